@@ -1,0 +1,121 @@
+"""Seconds per frame of the matting network alone, base-only and with the refiner.
+
+    python scripts/bench_model.py                       # all backbones, 720p/1080p/4K, CPU (+CUDA)
+    python scripts/bench_model.py --variants mobilenetv2 --sizes 1080 --repeats 7 --compare
+
+Operating points: 720p and 1080p use backbone_scale 1/4 and 80,000 refined pixels, 4K uses 1/8
+and 320,000 (the published ones). ``base`` times the base network alone at the backbone
+resolution. ``--compare`` adds a straightforward form of the same network (BatchNorm not folded,
+NCHW tensors, the refiner resizing and padding whole tensors before cropping) to show what the
+optimised path gains. The mobilenetv2 model uses the shipped weights when present (so the error
+map, and so the refined area, is realistic); other backbones use random weights.
+"""
+
+import argparse
+import statistics
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from howard.infer import Matter, configure_threads
+from howard.model import build_model
+from howard.weights import WeightsError, load_model
+
+SIZES = {"720": (720, 1280, 0.25, 80_000), "1080": (1080, 1920, 0.25, 80_000),
+         "2160": (2160, 3840, 0.125, 320_000)}
+
+
+def frames(h, w, seed=0):
+    """A textured frame and a plate that differs from it in a person-sized region."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
+    bgr = np.kron(small, np.ones((8, 8, 1), dtype=np.uint8))
+    src = bgr.copy()
+    y0, x0 = h // 5, w // 3
+    src[y0:, x0:x0 + w // 4] = rng.integers(0, 256, (h - y0, w // 4, 3), dtype=np.uint8)
+    return src, bgr
+
+
+def model_for(variant, scale, pixels, trained):
+    options = dict(backbone_scale=scale, sample_pixels=pixels)
+    if trained:
+        try:
+            return load_model(None, variant, **options), "shipped"
+        except WeightsError:
+            pass
+    torch.manual_seed(0)
+    return build_model(variant, **options).eval(), "random"
+
+
+def time_call(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench(variant, size, device, repeats, compare):
+    h, w, scale, pixels = SIZES[size]
+    model, source = model_for(variant, scale, pixels, variant == "mobilenetv2")
+    src, bgr = frames(h, w)
+    rows = []
+    matter = Matter(model, device)
+    refined = {}
+
+    def refine():
+        refined["px"] = float(matter(src, bgr)["ref"].mean()) * h * w
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    rows.append(("refine", time_call(refine, repeats)))
+    hs, ws = round(h * scale) // 4 * 4, round(w * scale) // 4 * 4
+    s_sm = matter.to_tensor(cv2.resize(src, (ws, hs), interpolation=cv2.INTER_AREA))
+    b_sm = matter.to_tensor(cv2.resize(bgr, (ws, hs), interpolation=cv2.INTER_AREA))
+
+    def base_only():
+        with torch.inference_mode():
+            matter.model.raw(s_sm, b_sm)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    rows.append((f"base only ({ws}x{hs})", time_call(base_only, repeats)))
+    if compare:
+        model.refiner.reference = True
+        plain = Matter(model, device, optimize=False)
+        rows.append(("refine, straightforward", time_call(lambda: plain(src, bgr), repeats)))
+        model.refiner.reference = False
+    return [(variant, f"{w}x{h}", device.type, kind, sec, refined.get("px", 0), source)
+            for kind, sec in rows]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", nargs="+", default=["mobilenetv2", "resnet50", "resnet101"])
+    p.add_argument("--sizes", nargs="+", default=["720", "1080", "2160"], choices=list(SIZES))
+    p.add_argument("--devices", nargs="+", default=None)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--compare", action="store_true",
+                   help="also time the straightforward form of the network")
+    args = p.parse_args()
+    threads = configure_threads(args.threads)
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    print(f"torch {torch.__version__}, {threads} CPU threads, median of {args.repeats} runs")
+    print("| backbone | size | device | what | s/frame | fps | refined px | weights |")
+    print("|---|---|---|---|---:|---:|---:|---|")
+    for device in devices:
+        for variant in args.variants:
+            for size in args.sizes:
+                for row in bench(variant, size, torch.device(device), args.repeats, args.compare):
+                    v, res, dev, kind, sec, px, source = row
+                    print(f"| {v} | {res} | {dev} | {kind} | {sec:.3f} | {1 / sec:.2f} | "
+                          f"{px:,.0f} | {source} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
