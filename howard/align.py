@@ -1,0 +1,389 @@
+"""Aligning a plate frame to a subject frame: features, matching, homography, warp.
+
+Conventions: images are HxWx3 uint8 RGB; points are (x, y) float32 with pixel centres at
+integer coordinates; ``H`` is a 3x3 float64 homography mapping plate pixel coordinates to subject
+pixel coordinates, both at full resolution, normalised so ``H[2, 2] == 1``.
+
+Features are found on a grey copy shrunk to a working width (960 px by default) and their
+coordinates mapped back to full resolution, so the homography always lives at full resolution.
+Matching can be guided by a prior homography (the previous frame's); the robust estimate can
+be polished to a few hundredths of a pixel by ECC on the image itself (:func:`refine_ecc`).
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+METHODS = ("orb", "sift")
+
+
+@dataclass
+class Features:
+    """Keypoints of one image.
+
+    Attributes:
+        pts: (N, 2) float32 (x, y) at full resolution.
+        desc: (N, 32) uint8 (ORB) or (N, 128) float32 (SIFT); None when N == 0.
+        method: ``'orb'`` or ``'sift'``.
+        size: (h, w) of the full-resolution image.
+    """
+
+    pts: np.ndarray
+    desc: Optional[np.ndarray]
+    method: str
+    size: Tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+
+def scale_matrix(f: float) -> np.ndarray:
+    """3x3 map from full-resolution to resized pixel coordinates for a resize by ``f``.
+
+    Pixel centres sit at integers, so x_small = (x + 0.5) * f - 0.5.
+    """
+    o = 0.5 * f - 0.5
+    return np.array([[f, 0.0, o], [0.0, f, o], [0.0, 0.0, 1.0]])
+
+
+def rescale_homography(H: np.ndarray, f: float) -> np.ndarray:
+    """``H`` (full resolution) expressed for both images resized by ``f``: S H S^-1."""
+    S = scale_matrix(f)
+    return S @ H @ np.linalg.inv(S)
+
+
+def shrink(image: np.ndarray, width: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """``image`` resized to ``width`` px wide (aspect kept); unchanged when already narrower."""
+    h, w = image.shape[:2]
+    if w <= width:
+        return image
+    return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=interpolation)
+
+
+def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
+           work_width: int = 960, exclude: Optional[np.ndarray] = None) -> Features:
+    """Keypoints and descriptors of ``image`` found at ``work_width``.
+
+    Args:
+        image: HxWx3 uint8 RGB (or HxW uint8 grey).
+        method: ``'orb'`` (fast, binary) or ``'sift'`` (slower, steadier on soft texture).
+        n_features: at most this many keypoints.
+        work_width: width the grey image is shrunk to first.
+        exclude: HxW bool (any resolution, resized here), True where no keypoint may lie:
+            the subject, so it never drives the homography.
+
+    Returns:
+        :class:`Features` with full-resolution coordinates.
+    """
+    if method not in METHODS:
+        raise ValueError(f"feature method must be one of {METHODS}, got {method!r}")
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    small = shrink(grey, work_width)
+    f = small.shape[1] / grey.shape[1]
+    mask = None
+    if exclude is not None:
+        keep = (~exclude.astype(bool)).astype(np.uint8) * 255
+        mask = cv2.resize(keep, small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    if method == "orb":
+        # a low FAST threshold finds corners on soft, low-contrast backgrounds as well
+        finder = cv2.ORB_create(nfeatures=n_features, scaleFactor=1.2, nlevels=8,
+                                fastThreshold=10)
+    else:
+        finder = cv2.SIFT_create(nfeatures=n_features)
+    kps, desc = finder.detectAndCompute(small, mask)
+    if not kps or desc is None:
+        return Features(np.zeros((0, 2), np.float32), None, method, grey.shape[:2])
+    pts = np.array([k.pt for k in kps], dtype=np.float64)
+    pts = (pts + 0.5) / f - 0.5  # inverse of scale_matrix(f)
+    return Features(pts.astype(np.float32), desc, method, grey.shape[:2])
+
+
+def _nearest2(query: np.ndarray, train: np.ndarray, method: str, ratio: float):
+    """Indices (into ``query``, into ``train``) of the pairs passing the ratio test."""
+    norm, dtype = ((cv2.NORM_HAMMING, cv2.CV_32S) if method == "orb"
+                   else (cv2.NORM_L2, cv2.CV_32F))
+    dist, idx = cv2.batchDistance(query, train, dtype, normType=norm, K=2)
+    dist = dist.astype(np.float64)
+    ok = (idx[:, 1] >= 0) & (dist[:, 0] < ratio * dist[:, 1])
+    return np.flatnonzero(ok), idx[ok, 0]
+
+
+def match(plate: Features, src: Features, ratio: float = 0.8,
+          prior: Optional[np.ndarray] = None,
+          radius: float = 0.05) -> Tuple[np.ndarray, np.ndarray]:
+    """Putative correspondences: nearest neighbour with Lowe's ratio test.
+
+    Hamming distance for ORB, L2 for SIFT. With a ``prior`` homography (e.g. the previous
+    frame's), a plate keypoint is compared only with frame keypoints near where the prior
+    puts it (grid cells of ``radius`` x the diagonal, and their neighbours): about 5 times
+    faster at 3000 keypoints, and fewer false matches.
+
+    Returns:
+        ``(pts_plate, pts_src)``, each (M, 2) float32 at full resolution.
+    """
+    empty = np.zeros((0, 2), np.float32)
+    if len(plate) < 2 or len(src) < 2:
+        return empty, empty
+    if prior is None:
+        i_src, i_plate = _nearest2(src.desc, plate.desc, plate.method, ratio)
+        return plate.pts[i_plate], src.pts[i_src]
+    h, w = src.size
+    cell = max(8.0, radius * float(np.hypot(h, w)))
+    nx, ny = int(w // cell) + 1, int(h // cell) + 1
+    sx, sy = np.clip((src.pts // cell).astype(int).T, 0, [[nx - 1], [ny - 1]])
+    order = np.argsort(sy * nx + sx, kind="stable")
+    bounds = np.searchsorted((sy * nx + sx)[order], np.arange(nx * ny + 1))
+    pred = project(prior, plate.pts.astype(np.float64))[0]
+    px, py = np.floor(np.nan_to_num(pred, nan=-1e9) / cell).clip(-9, 1e6).astype(np.int64).T
+    inside = (px >= -1) & (px <= nx) & (py >= -1) & (py <= ny)
+    keys = np.where(inside, (py + 1) * (nx + 2) + (px + 1), -1)
+    pairs_p, pairs_s = [], []
+    for key in np.unique(keys[keys >= 0]):
+        cy, cx = divmod(int(key), nx + 2)
+        cx, cy = cx - 1, cy - 1
+        near = [order[bounds[y * nx + x]:bounds[y * nx + x + 1]]
+                for y in range(max(0, cy - 1), min(ny, cy + 2))
+                for x in range(max(0, cx - 1), min(nx, cx + 2))]
+        near = np.concatenate(near) if near else np.zeros(0, np.int64)
+        if len(near) < 2:
+            continue
+        group = np.flatnonzero(keys == key)
+        q, t = _nearest2(plate.desc[group], src.desc[near], plate.method, ratio)
+        pairs_p.append(group[q])
+        pairs_s.append(near[t])
+    if not pairs_p:
+        return empty, empty
+    i_plate, i_src = np.concatenate(pairs_p), np.concatenate(pairs_s)
+    return plate.pts[i_plate], src.pts[i_src]
+
+
+def find_homography(pts_plate: np.ndarray, pts_src: np.ndarray, thresh: float = 3.0,
+                    seed: int = 0) -> Tuple[Optional[np.ndarray], int]:
+    """Robust homography plate -> subject from matched points (MAGSAC++, RANSAC fallback).
+
+    Args:
+        pts_plate, pts_src: (M, 2) float32 matched points.
+        thresh: inlier reprojection threshold in full-resolution px.
+        seed: seeds OpenCV's RNG so the same inputs give the same answer.
+
+    Returns:
+        ``(H, inliers)``: H normalised 3x3 float64 or None when no model was found.
+    """
+    if len(pts_plate) < 8:
+        return None, 0
+    cv2.setRNGSeed(seed)
+    H, mask = None, None
+    methods = [getattr(cv2, "USAC_MAGSAC", None), cv2.RANSAC]
+    for method in [m for m in methods if m is not None]:
+        try:
+            H, mask = cv2.findHomography(pts_plate, pts_src, method, thresh, maxIters=2000,
+                                         confidence=0.999)
+        except cv2.error as e:
+            log.debug("findHomography (method %s) failed: %s", method, e)
+            H = None
+        if H is not None:
+            break
+    if H is None or not np.isfinite(H).all() or abs(H[2, 2]) < 1e-12:
+        return None, 0
+    return H / H[2, 2], int(mask.sum())
+
+
+def corners(size: Tuple[int, int]) -> np.ndarray:
+    """(4, 2) float64 corner pixel centres of an image of ``size`` = (h, w)."""
+    h, w = size
+    return np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float64)
+
+
+def project(H: np.ndarray, pts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Points (N, 2) mapped through ``H``; returns (projected (N, 2), homogeneous w (N,))."""
+    p = np.hstack([pts, np.ones((len(pts), 1))]) @ H.T
+    w = p[:, 2]
+    return p[:, :2] / np.where(np.abs(w) < 1e-12, 1e-12, w)[:, None], w
+
+
+def corner_error(H_a: np.ndarray, H_b: np.ndarray, size: Tuple[int, int]) -> float:
+    """Mean distance in px between the image corners mapped by ``H_a`` and by ``H_b``."""
+    c = corners(size)
+    return float(np.linalg.norm(project(H_a, c)[0] - project(H_b, c)[0], axis=1).mean())
+
+
+def check_homography(H: Optional[np.ndarray], size: Tuple[int, int], inliers: int,
+                     min_inliers: int = 30, max_shift: float = 0.25,
+                     max_area_change: float = 2.0) -> Optional[str]:
+    """Why ``H`` is implausible for a handheld plate shot from about the same spot, or None.
+
+    Rejects: fewer than ``min_inliers`` inliers; a determinant of the upper-left 2x2 that is
+    not positive (a mirror image), or outside [1/max_area_change, max_area_change]
+    (near-singular or a large zoom); the frame folding (w <= 0 at a corner); a corner moved by
+    more than ``max_shift`` of the diagonal.
+    """
+    if H is None:
+        return "no homography found"
+    if inliers < min_inliers:
+        return f"too few inliers ({inliers} < {min_inliers})"
+    det = float(np.linalg.det(H[:2, :2]))
+    if det <= 0:
+        return f"flips the image (det {det:.3g})"
+    if not 1.0 / max_area_change <= det <= max_area_change:
+        return f"implausible scale change (det {det:.3g})"
+    c = corners(size)
+    moved, w = project(H, c)
+    if (w <= 0).any():
+        return "folds the frame (a corner maps behind the camera)"
+    shift = float(np.linalg.norm(moved - c, axis=1).max())
+    diagonal = float(np.hypot(*size))
+    if shift > max_shift * diagonal:
+        return f"moves a corner {shift:.0f} px (> {max_shift:g} of the {diagonal:.0f} px diagonal)"
+    return None
+
+
+def warp_plate(plate: np.ndarray, H: np.ndarray, size: Tuple[int, int],
+               erode: int = 2) -> Tuple[np.ndarray, np.ndarray]:
+    """The plate seen from the subject camera.
+
+    Args:
+        plate: hxwxC uint8 (or float32) plate frame.
+        H: 3x3 plate -> subject homography.
+        size: (H, W) of the subject frame.
+        erode: px trimmed off the covered area, where interpolation mixes in the border.
+
+    Returns:
+        ``(bgr, valid)``: HxWxC warped plate (0 outside) and HxW bool, True where the plate
+        covers the subject frame.
+    """
+    h, w = size
+    bgr = cv2.warpPerspective(plate, H, (w, h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+    ones = np.full(plate.shape[:2], 255, np.uint8)
+    valid = cv2.warpPerspective(ones, H, (w, h), flags=cv2.INTER_NEAREST,
+                                borderMode=cv2.BORDER_CONSTANT)
+    if erode > 0:
+        valid = cv2.erode(valid, np.ones((3, 3), np.uint8), iterations=erode,
+                          borderType=cv2.BORDER_REPLICATE)
+    return bgr, valid > 0
+
+
+def fill_border(bgr: np.ndarray, src: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``bgr`` with the pixels the plate does not cover (``~valid``) taken from ``src``.
+
+    The network then reads them as background. Modifies and returns ``bgr``.
+    """
+    return cv2.copyTo(src, (~valid).view(np.uint8), bgr)
+
+
+def subject_mask(pha: Optional[np.ndarray], size: Tuple[int, int], dilate: float = 0.02,
+                 thresh: float = 0.05) -> np.ndarray:
+    """A generous subject mask at ``size`` from an alpha matte (or an existing mask).
+
+    Args:
+        pha: 2-D alpha at any resolution: float in [0, 1], uint8 0-255 or bool; None = no
+            subject known.
+        size: (h, w) of the mask wanted.
+        dilate: grow the mask by this fraction of its width (covers motion since ``pha``).
+        thresh: alpha above which a pixel is subject.
+
+    Returns:
+        (h, w) bool, True on (and near) the subject.
+    """
+    h, w = size
+    if pha is None:
+        return np.zeros((h, w), bool)
+    if pha.dtype == np.bool_:
+        pha = pha.astype(np.uint8) * 255
+    elif pha.dtype.kind == "f":
+        pha = (np.clip(pha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif pha.dtype != np.uint8:
+        pha = np.clip(pha, 0, 255).astype(np.uint8)
+    # area averaging keeps thin strands as weak values; the low threshold keeps them
+    small = cv2.resize(pha, (w, h), interpolation=cv2.INTER_AREA)
+    mask = (small > thresh * 255).astype(np.uint8)
+    radius = int(round(dilate * w))
+    if radius > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        mask = cv2.dilate(mask, kernel)
+    return mask > 0
+
+
+def photometric_residual(src: np.ndarray, bgr: np.ndarray, mask: np.ndarray,
+                         trim: float = 0.1, min_pixels: int = 500, step: int = 2) -> float:
+    """How badly a warped plate explains the frame on background pixels.
+
+    Each channel of ``bgr`` is first matched to ``src`` in mean and spread (exposure may differ
+    between the clips), then the mean absolute difference is taken over the pixels of ``mask``,
+    leaving out the largest ``trim`` fraction (what the subject mask missed: shadows, motion).
+    Meant for small copies (e.g. 640 px wide): it is a score for choosing between candidates.
+
+    Args:
+        src: HxWx3 uint8 RGB subject frame.
+        bgr: HxWx3 uint8 RGB warped plate, same size.
+        mask: HxW bool, True on trusted background (plate valid, away from the subject).
+        trim: fraction of the largest differences ignored.
+        min_pixels: fewer trusted pixels (after ``step``) than this gives ``inf``.
+        step: use every ``step``-th pixel along each axis (the score needs no more).
+
+    Returns:
+        Mean absolute difference in 0-255 units (``inf`` when too few pixels to judge).
+    """
+    bgr, src, mask = bgr[::step, ::step], src[::step, ::step], mask[::step, ::step]
+    m8 = mask.astype(np.uint8)
+    if int(m8.sum()) < min_pixels:
+        return float("inf")
+    ma, sa = cv2.meanStdDev(bgr, mask=m8)
+    mb, sb = cv2.meanStdDev(src, mask=m8)
+    gain = np.clip(sb[:, 0] / np.maximum(sa[:, 0], 1e-3), 0.5, 2.0).astype(np.float32)
+    bias = (mb[:, 0] - gain * ma[:, 0]).astype(np.float32)
+    # whole-image OpenCV arithmetic, then one single-channel gather (numpy's per-pixel
+    # reductions over 3 channels are several times slower)
+    adjusted = cv2.transform(bgr.astype(np.float32), np.hstack([np.diag(gain), bias[:, None]]))
+    diff = cv2.absdiff(adjusted, src.astype(np.float32))
+    diff = cv2.transform(diff, np.full((1, 3), 1.0 / 3.0, np.float32))[mask]
+    keep = max(1, int(len(diff) * (1.0 - trim)))
+    return float(np.partition(diff, keep - 1)[:keep].mean())
+
+
+def refine_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: float,
+               mask: Optional[np.ndarray] = None, iters: int = 10,
+               max_change: float = 0.01) -> Optional[np.ndarray]:
+    """Polish ``H`` to sub-pixel accuracy by maximising the correlation of the images (ECC).
+
+    Feature positions carry pyramid-level rounding; a few Gauss-Newton steps on the pixels
+    themselves (on copies shrunk by ``f``) remove most of it. ECC is blind to gain and bias,
+    so exposure changes between the clips do not bias it.
+
+    Args:
+        src_grey: hxw uint8 grey subject frame, shrunk by ``f``.
+        plate_grey: hxw uint8 grey plate frame, shrunk by ``f``.
+        H: 3x3 full-resolution plate -> subject homography to start from.
+        f: the shrink factor (small width / full width).
+        mask: hxw bool, True on pixels of ``src_grey`` to use (background).
+        iters: Gauss-Newton iterations.
+        max_change: a result moving the corners by more than this fraction of the diagonal is
+            a divergence, not a polish, and is refused.
+
+    Returns:
+        The refined full-resolution H, or None when ECC fails or wanders off.
+    """
+    # ECC warps the input onto the template: it wants subject -> plate, in small coordinates
+    W = np.linalg.inv(rescale_homography(H, f))
+    W = (W / W[2, 2]).astype(np.float32)
+    m = None if mask is None else mask.astype(np.uint8)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iters, 1e-4)
+    try:
+        _, W = cv2.findTransformECC(src_grey, plate_grey, W, cv2.MOTION_HOMOGRAPHY, criteria,
+                                    m, 3)
+    except cv2.error as e:  # no convergence, or a degenerate image
+        log.debug("ECC refinement failed: %s", str(e).strip().splitlines()[-1:])
+        return None
+    R = rescale_homography(np.linalg.inv(W.astype(np.float64)), 1.0 / f)
+    if not np.isfinite(R).all() or abs(R[2, 2]) < 1e-12:
+        return None
+    R = R / R[2, 2]
+    size = (round(src_grey.shape[0] / f), round(src_grey.shape[1] / f))
+    if corner_error(R, H, size) > max_change * float(np.hypot(*size)):
+        return None
+    return R

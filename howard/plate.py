@@ -1,0 +1,400 @@
+"""Choosing and aligning a clean-plate frame for every subject frame.
+
+For subject frame ``t`` the candidates are the plate frames within ``window`` of the
+proportionally mapped one (``t * n_plate // n_subject``) plus the one chosen for ``t - 1``. Each
+candidate is matched to the frame (features off the subject), its homography checked, and the
+survivor whose warped plate best explains the frame's background wins. When none survives,
+the last good homography is reused (identity before there is one) and the frame is flagged:
+one bad frame never stops a run.
+
+The plate clip is streamed: :class:`PlateWindow` holds only the current candidates (at most
+``2 * window + 2`` frames) with their features, computed once per plate frame.
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+import cv2
+import numpy as np
+
+from . import align, color
+from .errors import InputError
+from .media import FrameSource, open_source
+
+log = logging.getLogger(__name__)
+
+PLATE_FITS = ("error", "crop", "stretch")
+
+
+def plate_crop(plate_size: Tuple[int, int], size: Tuple[int, int],
+               mode: str = "error") -> Tuple[int, int, int, int]:
+    """The part ``(y0, y1, x0, x1)`` of a plate of ``plate_size`` that is resized to ``size``.
+
+    Same aspect ratio (within 1%): all of it. Otherwise ``mode`` decides: ``'crop'`` keeps the
+    centre at the subject's aspect, ``'stretch'`` keeps all of it, ``'error'`` raises.
+
+    Raises:
+        InputError: the aspect ratios differ and ``mode`` is ``'error'``.
+    """
+    if mode not in PLATE_FITS:
+        raise ValueError(f"plate_fit must be one of {PLATE_FITS}, got {mode!r}")
+    (ph, pw), (h, w) = plate_size, size
+    ratio = (pw / ph) / (w / h)
+    if abs(ratio - 1.0) <= 0.01 or mode == "stretch":
+        return 0, ph, 0, pw
+    if mode == "crop":
+        if ratio > 1:  # plate wider: trim the sides
+            cw = int(round(ph * w / h))
+            return 0, ph, (pw - cw) // 2, (pw - cw) // 2 + cw
+        ch = int(round(pw * h / w))
+        return (ph - ch) // 2, (ph - ch) // 2 + ch, 0, pw
+    raise InputError(
+        f"the plate is {pw}x{ph} (aspect {pw / ph:.3f}) but the subject is {w}x{h} (aspect "
+        f"{w / h:.3f}); film both the same way, or pass plate_fit='crop' (--plate-fit crop) "
+        f"to cut the plate's centre or 'stretch' to stretch it")
+
+
+def fit_plate(frame: np.ndarray, size: Tuple[int, int], mode: str = "error") -> np.ndarray:
+    """A plate frame (hxwx3 uint8 RGB) cut (see :func:`plate_crop`) and resized to ``size``."""
+    (h, w) = size
+    if frame.shape[:2] == (h, w):
+        return frame
+    y0, y1, x0, x1 = plate_crop(frame.shape[:2], size, mode)
+    frame = frame[y0:y1, x0:x1]
+    shrinking = frame.shape[0] * frame.shape[1] > h * w
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrinking
+                      else cv2.INTER_CUBIC)
+
+
+def candidates(t: int, n_subject: int, n_plate: int, window: int = 3,
+               previous: Optional[int] = None) -> List[int]:
+    """Plate frame indices to try for subject frame ``t``, ascending.
+
+    The plate frames within ``window`` of ``t * n_plate // n_subject``, plus ``previous`` (the
+    winner for ``t - 1``), all within ``[0, n_plate)``.
+    """
+    centre = min(n_plate - 1, t * n_plate // max(1, n_subject))
+    picks = set(range(max(0, centre - window), min(n_plate, centre + window + 1)))
+    if previous is not None and 0 <= previous < n_plate:
+        picks.add(previous)
+    return sorted(picks)
+
+
+@dataclass
+class PlateFrame:
+    """One decoded plate frame, at the subject's size, and what is derived from it once.
+
+    Attributes:
+        index: plate frame index.
+        rgb: HxWx3 uint8 RGB at the subject's size.
+        small: hxwx3 uint8 RGB shrunk for scoring; ``grey``: its hxw uint8 grey.
+        features: keypoints, computed on first use and kept while the frame is held.
+    """
+
+    index: int
+    rgb: np.ndarray
+    small: np.ndarray
+    grey: np.ndarray
+    features: Optional[align.Features] = None
+
+
+class PlateWindow:
+    """Streams a plate clip forwards, holding just the frames asked for last.
+
+    Indices may be asked in any order within one request; across requests the lowest index
+    should not go down (the subject advances), or the clip is decoded again from there.
+
+    Args:
+        source: the plate clip.
+        size: (H, W) of the subject.
+        plate_fit: see :func:`fit_plate`.
+        length: frames in the plate (``source.count()`` when None).
+        method, n_features, work_width: feature settings (see :func:`align.detect`).
+        small_width: width of the copies used for scoring and refinement.
+    """
+
+    def __init__(self, source: FrameSource, size: Tuple[int, int], plate_fit: str = "error",
+                 length: Optional[int] = None, method: str = "orb", n_features: int = 3000,
+                 work_width: int = 960, small_width: int = 640):
+        plate_crop(source.size, size, plate_fit)  # a bad aspect fails here, not mid-run
+        self.source, self.size, self.plate_fit = source, size, plate_fit
+        self.length = source.count() if length is None else int(length)
+        self.detect_args = dict(method=method, n_features=n_features, work_width=work_width)
+        self.small_width = small_width
+        self.frames: Dict[int, PlateFrame] = {}
+        self._it, self._next = None, 0
+        self.decoded = self.described = 0
+
+    def fetch(self, indices) -> Dict[int, PlateFrame]:
+        """The plate frames ``indices`` (those that exist), features computed; every other
+        held frame is let go."""
+        need = sorted(set(int(i) for i in indices if 0 <= i < self.length))
+        self.frames = {i: f for i, f in self.frames.items() if i in need}
+        missing = [i for i in need if i not in self.frames]
+        if missing:
+            if self._it is None or missing[0] < self._next:
+                self.close()
+                self._it, self._next = self.source.frames(missing[0]), missing[0]
+            for index, frame in self._it:
+                self._next, self.decoded = index + 1, self.decoded + 1
+                if index in missing:
+                    self.frames[index] = self._prepare(index, frame)
+                if index >= missing[-1]:
+                    break
+            else:
+                if self._next < self.length:
+                    log.warning("plate %s ended at frame %d, not %d as counted",
+                                self.source.name, self._next, self.length)
+                    self.length = self._next
+                self._it = None
+        for i in need:
+            f = self.frames.get(i)
+            if f is not None and f.features is None:
+                f.features = align.detect(f.rgb, **self.detect_args)
+                self.described += 1
+        return {i: self.frames[i] for i in need if i in self.frames}
+
+    def _prepare(self, index: int, frame: np.ndarray) -> PlateFrame:
+        rgb = fit_plate(frame, self.size, self.plate_fit)
+        small = align.shrink(rgb, self.small_width)
+        return PlateFrame(index, rgb, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+
+    def close(self) -> None:
+        """Stop decoding (ends the ffmpeg process of a video plate)."""
+        if self._it is not None:
+            self._it.close()
+            self._it = None
+
+
+def _sig(x: float, digits: int = 10) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def _rounded(H: np.ndarray) -> np.ndarray:
+    """``H`` at the precision :meth:`Alignment.to_json` keeps (a 1e-7 px change), so a run
+    resumed from the records continues exactly as an uninterrupted one."""
+    return np.array([[_sig(v) for v in row] for row in H.tolist()])
+
+
+@dataclass
+class Alignment:
+    """The plate aligned to one subject frame.
+
+    Attributes:
+        bgr: HxWx3 uint8 RGB plate warped to the frame, colour-matched, and filled from the
+            frame where the plate does not reach.
+        valid: HxW bool, True where the plate covers the frame.
+        H: 3x3 float64 plate -> subject homography used.
+        plate_index: plate frame used.
+        inliers: inlier matches of ``H`` (0 for a fallback).
+        residual: background mismatch of the choice (0-255 units, at scoring size).
+        fallback: no candidate passed; ``H`` is the last good one (or identity).
+        reason: why the fallback was taken ('' otherwise).
+        gain, bias: (3,) colour correction applied (bias in 0-1 units).
+        refined: ``H`` was polished by ECC.
+        tried: per candidate ``[plate_index, inliers, residual or None]``.
+    """
+
+    bgr: np.ndarray
+    valid: np.ndarray
+    H: np.ndarray
+    plate_index: int
+    inliers: int
+    residual: float
+    fallback: bool
+    reason: str
+    gain: np.ndarray
+    bias: np.ndarray
+    refined: bool = False
+    tried: List[list] = field(default_factory=list)
+    seconds: Optional[float] = None
+
+    def to_json(self) -> dict:
+        """Everything but the images, as plain JSON types (floats rounded)."""
+        rec = {"plate_index": int(self.plate_index), "fallback": bool(self.fallback),
+               "reason": self.reason, "inliers": int(self.inliers),
+               "residual": round(float(self.residual), 3) if np.isfinite(self.residual) else None,
+               "H": [[_sig(v) for v in row] for row in self.H.tolist()],
+               "gain": [round(float(g), 4) for g in self.gain],
+               "bias": [round(float(b), 4) for b in self.bias],
+               "valid": round(float(self.valid.mean()), 4), "refined": bool(self.refined),
+               "tried": self.tried}
+        if self.seconds is not None:
+            rec["seconds"] = round(float(self.seconds), 4)
+        return rec
+
+
+class PlateAligner:
+    """Aligns the plate to each subject frame in turn (``t`` ascending).
+
+    Args:
+        plate: the plate clip, a :class:`FrameSource` or a path (one image = a still plate).
+        size: (H, W) of the subject frames.
+        n_subject: frames in the subject (None: taken as the plate's length).
+        n_plate: frames in the plate (None: counted).
+        features: ``'orb'`` or ``'sift'``.
+        window: plate frames tried either side of the time-mapped one.
+        plate_fit: ``'error'``, ``'crop'`` or ``'stretch'`` (see :func:`plate_crop`).
+        n_features, work_width: feature count and working width (see :func:`align.detect`).
+        dilate: the subject mask grows by this fraction of the width (motion since the alpha).
+        min_inliers, max_shift: sanity limits (see :func:`align.check_homography`).
+        refine: polish the chosen homography with ECC (about 25 ms at 640 px).
+        smooth: 0 (off) to <1, blend of the chosen H's corners with the previous frame's while
+            the plate frame stays the same.
+        seed: RNG seed for the robust estimator.
+    """
+
+    def __init__(self, plate: Union[FrameSource, str, os.PathLike], size: Tuple[int, int], *,
+                 n_subject: Optional[int] = None, n_plate: Optional[int] = None,
+                 features: str = "orb", window: int = 3, plate_fit: str = "error",
+                 n_features: int = 3000, work_width: int = 960, dilate: float = 0.02,
+                 min_inliers: int = 30, max_shift: float = 0.25, refine: bool = True,
+                 smooth: float = 0.0, seed: int = 0):
+        source = plate if isinstance(plate, FrameSource) else open_source(plate)
+        if not 0.0 <= smooth < 1.0:
+            raise ValueError(f"smooth must be in [0, 1), got {smooth}")
+        self.size = tuple(size)
+        self.plates = PlateWindow(source, self.size, plate_fit, n_plate, features, n_features,
+                                  work_width)
+        self.n_subject = n_subject
+        self.window, self.dilate, self.refine, self.smooth = window, dilate, refine, smooth
+        self.min_inliers, self.max_shift, self.seed = min_inliers, max_shift, seed
+        self.detect_args = dict(method=features, n_features=n_features, work_width=work_width)
+        # inlier threshold: 2 px at the working width, in full-resolution px
+        self.thresh = 2.0 * max(1.0, self.size[1] / work_width)
+        self.prev_index: Optional[int] = None
+        self.prev_H: Optional[np.ndarray] = None
+        self.good_H: Optional[np.ndarray] = None
+
+    def restore(self, record: dict) -> None:
+        """Continue after the frame whose :meth:`Alignment.to_json` record is given (resume)."""
+        self.prev_index = int(record["plate_index"])
+        self.prev_H = self.good_H = np.array(record["H"], dtype=np.float64)
+
+    def align(self, t: int, src: np.ndarray, pha: Optional[np.ndarray] = None) -> Alignment:
+        """Align the plate to subject frame ``t``.
+
+        Args:
+            t: subject frame index.
+            src: HxWx3 uint8 RGB subject frame.
+            pha: the subject's alpha from a recent frame, 2-D at any resolution (float 0-1,
+                uint8 0-255 or bool), or None. Grown by ``dilate``; features and colour
+                statistics stay off it.
+        """
+        h, w = self.size
+        if src.shape[:2] != (h, w):
+            raise InputError(f"subject frame {t} is {src.shape[1]}x{src.shape[0]}, expected "
+                             f"{w}x{h}; every subject frame must have the same size")
+        n_plate = self.plates.length
+        picks = candidates(t, self.n_subject or n_plate, n_plate, self.window, self.prev_index)
+        frames = self.plates.fetch(picks)
+        if not frames:  # the plate turned out shorter than counted: use its last frames
+            frames = self.plates.fetch(candidates(t, self.n_subject or n_plate,
+                                                  self.plates.length, self.window))
+        src_small = align.shrink(src, self.plates.small_width)
+        f = src_small.shape[1] / w
+        sh, sw = src_small.shape[:2]
+        busy = align.subject_mask(pha, (sh, sw), self.dilate)
+        src_feat = align.detect(src, exclude=busy, **self.detect_args)
+
+        # the previous winner first, then outwards from the time-mapped frame; the first
+        # homography found guides the matching of the rest (see align.match)
+        centre = t * self.plates.length // (self.n_subject or self.plates.length)
+        order = sorted(frames, key=lambda i: (i != self.prev_index, abs(i - centre), i))
+        prior, best, tried, reasons = self.prev_H, None, [], []
+        for i in order:
+            H, n, why = self._estimate(frames[i], src_feat, prior)
+            res = self._residual(frames[i], H, f, src_small, busy) if why is None else np.inf
+            if why is None and not np.isfinite(res):
+                why = "too little background in view to judge"
+            tried.append([i, n, None if why else round(res, 3)])
+            if why:
+                reasons.append(f"{i}: {why}")
+                continue
+            prior = H if prior is None else prior
+            if best is None or res < best[0]:
+                best = (res, i, H, n)
+        tried.sort()
+
+        refined, reason = False, ""
+        if best is not None:
+            res, index, H, n = best
+            if self.refine:
+                R = self._polish(frames[index], H, n, f, src_small, busy)
+                if R is not None:
+                    r_res = self._residual(frames[index], R, f, src_small, busy)
+                    if r_res <= res:
+                        H, res, refined = R, r_res, True
+            H = self._smoothed(index, H)
+        else:
+            index = self.prev_index if self.prev_index in frames else \
+                min(frames, key=lambda i: (abs(i - centre), i))
+            H = self.good_H if self.good_H is not None else np.eye(3)
+            n = 0
+            res = self._residual(frames[index], H, f, src_small, busy)
+            reason = "no plate frame aligned (" + "; ".join(reasons[:3]) + \
+                     ("; ..." if len(reasons) > 3 else "") + ")"
+            log.info("frame %d: %s; using the %s", t, reason, "last good homography" if
+                     self.good_H is not None else "identity")
+        H = _rounded(H)
+        self.prev_index, self.prev_H = index, H
+        if best is not None:
+            self.good_H = H
+
+        bgr, valid = align.warp_plate(frames[index].rgb, H, self.size)
+        trusted = valid & ~cv2.resize(busy.astype(np.uint8), (w, h),
+                                      interpolation=cv2.INTER_NEAREST).astype(bool)
+        gain, bias = color.fit_gain_bias(bgr, src, trusted)
+        bgr = align.fill_border(color.apply_gain_bias(bgr, gain, bias), src, valid)
+        return Alignment(bgr, valid, H, index, n, res, best is None, reason, gain, bias,
+                         refined, tried)
+
+    def _estimate(self, plate: PlateFrame, src_feat, prior):
+        """(H, inliers, reason or None) for one candidate: matching guided by ``prior``
+        first, over all keypoints when that fails (a jump the prior did not foresee)."""
+        for guide in ([prior, None] if prior is not None else [None]):
+            pp, ps = align.match(plate.features, src_feat, prior=guide)
+            H, n = align.find_homography(pp, ps, self.thresh, self.seed)
+            why = align.check_homography(H, self.size, n, self.min_inliers, self.max_shift)
+            if H is None:  # say what was missing: texture on either side, or common texture
+                why = (f"{len(pp)} matches from {len(plate.features)} plate and "
+                       f"{len(src_feat)} frame features")
+            if why is None:
+                return H, n, None
+        return H, n, why
+
+    def _residual(self, plate: PlateFrame, H, f, src_small, busy, step: int = 2) -> float:
+        """:func:`align.photometric_residual` on every ``step``-th pixel of the small copies;
+        the plate is warped straight onto that grid."""
+        grid = np.diag([1.0 / step, 1.0 / step, 1.0]) @ align.rescale_homography(H, f)
+        src, busy = src_small[::step, ::step], busy[::step, ::step]
+        warped, valid = align.warp_plate(plate.small, grid, src.shape[:2], erode=1)
+        return align.photometric_residual(src, warped, valid & ~busy, step=1)
+
+    def _polish(self, plate: PlateFrame, H, n, f, src_small, busy) -> Optional[np.ndarray]:
+        """``H`` refined by :func:`align.refine_ecc` on background pixels, if still plausible."""
+        Hs = align.rescale_homography(H, f)
+        valid = align.warp_plate(plate.grey, Hs, src_small.shape[:2], erode=1)[1]
+        R = align.refine_ecc(cv2.cvtColor(src_small, cv2.COLOR_RGB2GRAY), plate.grey, H, f,
+                             valid & ~busy)
+        if R is None or align.check_homography(R, self.size, n, self.min_inliers,
+                                               self.max_shift):
+            return None
+        return R
+
+    def _smoothed(self, index: int, H: np.ndarray) -> np.ndarray:
+        """Corners of ``H`` pulled towards the previous frame's while the plate frame is the
+        same (different plate frames need different homographies, so no blending then)."""
+        if not self.smooth or self.prev_H is None or index != self.prev_index:
+            return H
+        c = align.corners(self.size)
+        now, before = align.project(H, c)[0], align.project(self.prev_H, c)[0]
+        blend = (1.0 - self.smooth) * now + self.smooth * before
+        S = cv2.getPerspectiveTransform(c.astype(np.float32), blend.astype(np.float32))
+        return S / S[2, 2]
+
+    def close(self) -> None:
+        """Stop reading the plate."""
+        self.plates.close()
