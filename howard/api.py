@@ -1,0 +1,59 @@
+"""The Python entry point: :func:`matte` takes the same options as ``howard matte``."""
+
+from typing import Dict, Optional, Sequence, Union
+
+from .pipeline import Settings, run
+
+
+def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
+          variant: Optional[str] = None, device: Optional[str] = "auto",
+          backbone_scale: Optional[float] = None, refine_mode: str = "sampling",
+          sample_pixels: Optional[int] = None, threshold: float = 0.1,
+          batch_size: int = 1, features: str = "orb", window: int = 3,
+          plate_fit: str = "error", outputs: Union[str, Sequence[str]] = ("rgba",),
+          bit_depth: int = 8, png_level: int = 1, name_template: str = "%05d.png",
+          start_number: int = 0, overwrite: bool = False, resume: bool = False,
+          progress: bool = True, workers: Optional[int] = None,
+          threads: Optional[int] = None, command: Optional[str] = None) -> Dict:
+    """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
+
+    Args:
+        subject: video file, image folder, printf pattern (``shot.%04d.png``) or one image.
+        plate: the clean plate, in any of the same forms (one image = a still plate).
+        out: output folder; refused when non-empty unless ``overwrite`` or ``resume``.
+        weights: checkpoint path or name (default: the shipped weights or $HOWARD_WEIGHTS).
+        variant: backbone of the checkpoint; read from it when None.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        backbone_scale: base-pass resolution (<= 1/2); None picks it from the frame size.
+        refine_mode: ``sampling``, ``thresholding`` or ``full``.
+        sample_pixels: refined pixels per frame (sampling); None scales 80,000 at 1080p.
+        threshold: error threshold (thresholding).
+        batch_size: frames per network call.
+        features: ``orb`` or ``sift`` for plate alignment.
+        window: plate frames tried either side of the time-mapped one.
+        plate_fit: ``error``, ``crop`` or ``stretch`` when aspect ratios differ.
+        outputs: any of ``rgba pha fgr err ref bgr`` (list or comma string).
+        bit_depth: 8 or 16 for rgba/pha/fgr.
+        png_level: PNG compression level 0-9.
+        name_template: frame file name pattern (``{output}`` = output kind).
+        start_number: number of subject frame 0 in file names.
+        overwrite, resume: how to treat a non-empty ``out``.
+        progress: show a progress bar.
+        workers: writer threads (0: everything in one thread).
+        threads: network threads on CPU.
+        command: the command line recorded in howard.json.
+
+    Returns:
+        Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
+        ``fps``, ``fallback_frames``, ``device``.
+    """
+    if isinstance(outputs, str):
+        outputs = [o.strip() for o in outputs.split(",") if o.strip()]
+    settings = Settings(weights=weights, variant=variant, backbone_scale=backbone_scale,
+                        refine_mode=refine_mode, sample_pixels=sample_pixels,
+                        threshold=threshold, outputs=tuple(outputs), bit_depth=bit_depth,
+                        features=features, window=window, plate_fit=plate_fit,
+                        batch_size=batch_size, png_level=png_level,
+                        name_template=name_template, start_number=start_number)
+    return run(subject, plate, out, settings, device=device, overwrite=overwrite, resume=resume,
+               progress=progress, workers=workers, threads=threads, command=command)

@@ -1,0 +1,121 @@
+"""The ``howard`` command: flags mapped onto :func:`howard.matte`; user errors as one line."""
+
+import functools
+import logging
+import shlex
+import sys
+from fractions import Fraction
+
+import click
+
+from . import __version__
+from .errors import HowardError
+
+
+def _friendly(fn):
+    """Print a HowardError as one line on stderr and exit with its code; no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HowardError as e:
+            click.echo(f"howard: error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("howard: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _scale(value):
+    if value in (None, "auto"):
+        return None
+    try:
+        num = float(Fraction(value.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(f"{value!r} is not a number (e.g. 0.25 or 1/4) or 'auto'")
+    if not 0 < num <= 0.5:
+        raise click.BadParameter(f"must be in (0, 1/2], got {value}")
+    return num
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="howard")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (alignment, weights).")
+def main(verbose):
+    """Remove the background from handheld video of people, using a clean plate."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="howard: %(message)s")
+
+
+@main.command()
+@click.argument("subject")
+@click.argument("plate")
+@click.argument("out")
+@click.option("--weights", help="Checkpoint file or name under weights/ (default: the shipped "
+              "howard-mobilenetv2.pth, or $HOWARD_WEIGHTS).")
+@click.option("--variant", type=click.Choice(["mobilenetv2", "resnet50", "resnet101"]),
+              help="Backbone of the checkpoint (default: read from the checkpoint).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--backbone-scale", default="auto", show_default=True,
+              help="Resolution of the base pass, e.g. 1/4 for HD, 1/8 for 4K; auto picks from "
+              "the frame size.")
+@click.option("--refine-mode", type=click.Choice(["sampling", "thresholding", "full"]),
+              default="sampling", show_default=True, help="Which pixels the refiner redoes.")
+@click.option("--sample-pixels", type=click.IntRange(min=16), default=None,
+              help="Pixels refined per frame in sampling mode (default: 80,000 at 1080p, "
+              "in proportion to the frame area).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Error threshold in thresholding mode.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Frames per network call (larger helps on a GPU).")
+@click.option("--features", type=click.Choice(["orb", "sift"]), default="orb",
+              show_default=True, help="Feature detector for aligning the plate.")
+@click.option("--window", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Plate frames tried on each side of the time-mapped one.")
+@click.option("--plate-fit", type=click.Choice(["error", "crop", "stretch"]), default="error",
+              show_default=True, help="What to do when the plate's aspect ratio differs.")
+@click.option("--outputs", default="rgba", show_default=True,
+              help="Comma list of rgba, pha, fgr, err, ref, bgr.")
+@click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True,
+              help="Bits per channel of rgba/pha/fgr PNGs.")
+@click.option("--png-level", type=click.IntRange(0, 9), default=1, show_default=True,
+              help="PNG compression: 0-1 fast and large, 9 slow and small.")
+@click.option("--name-template", default="%05d.png", show_default=True,
+              help="Frame file names, printf style; {output} is the output kind "
+              "(e.g. 'shot_{output}.%04d.png').")
+@click.option("--start-number", type=int, default=0, show_default=True,
+              help="Number of the first frame in file names (e.g. 1001).")
+@click.option("--overwrite", is_flag=True, help="Replace the outputs in a non-empty folder.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Writer threads; 0 runs every stage in one thread (default: CPU count).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for the network on CPU (default: CPU count).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@_friendly
+def matte(subject, plate, out, quiet, outputs, bit_depth, backbone_scale, **options):
+    """Matte SUBJECT against the clean PLATE into the folder OUT.
+
+    SUBJECT and PLATE are each a video file, a folder of images, a printf pattern
+    (shot.%04d.png) or a single image (a still plate). OUT gets rgba/00000.png ... (straight
+    alpha; RGB is the predicted foreground), howard.json and alignment.jsonl.
+    """
+    from .api import matte as run_matte
+
+    summary = run_matte(
+        subject, plate, out, outputs=[o.strip() for o in outputs.split(",") if o.strip()],
+        bit_depth=int(bit_depth), backbone_scale=_scale(backbone_scale), progress=not quiet,
+        command=shlex.join(["howard"] + sys.argv[1:]), **options)
+    if not quiet:
+        fps = f" ({summary['fps']:.2f} frames/s)" if summary["fps"] else ""
+        resumed = f", resumed at frame {summary['resumed_at']}" if summary["resumed_at"] else ""
+        click.echo(f"howard: {summary['processed']} of {summary['frames']} frames in "
+                   f"{summary['seconds']:.1f} s{fps}{resumed}; {summary['fallback_frames']} "
+                   f"alignment fallbacks; wrote {summary['output']}", err=True)
+
+
+if __name__ == "__main__":
+    main()

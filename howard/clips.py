@@ -1,0 +1,310 @@
+"""Synthetic handheld clips with exact ground truth, for testing and measuring the pipeline.
+
+A planar scene (an image larger than the frame) is filmed by two simulated handheld cameras:
+with a person in front of it (the subject clip), and empty, with another length and a drifting
+exposure (the clean plate). Camera ``t`` is a homography scene -> frame pixels (OpenCV's
+convention, pixel centres at integers), so plate frame ``j`` maps to subject frame ``t`` by
+exactly ``H_s[t] @ inv(H_p[j])``. The person is a flat cut-out in the scene plane: it shakes
+with the scene and also walks, breathes (scales) and sways on its own.
+
+Shake is low-pass filtered noise, a slow drift (0.4 s) plus a jitter (0.08 s), within rotation
+2 deg, translation 3% of the width, scale 3% and perspective 2%, each times ``shake``. The plate
+is ``clip(gain * view + bias)`` per channel, gain 0.85-1.15 and bias within +-0.05 drifting
+smoothly. Both clips get Gaussian sensor noise.
+"""
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import cv2
+import numpy as np
+
+from . import encode, media, synth
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+Size = Tuple[int, int]
+PersonFn = Callable[[np.random.Generator, Size], Tuple[np.ndarray, np.ndarray]]
+BackgroundFn = Callable[[np.random.Generator, Size], np.ndarray]
+
+
+def _shift(x: float, y: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]])
+
+
+def _rot_scale(degrees: float, s: float, centre=(0.0, 0.0)) -> np.ndarray:
+    """3x3 rotation by ``degrees`` (clockwise on screen, y down) and scaling about centre."""
+    return np.vstack([cv2.getRotationMatrix2D(centre, -degrees, s), [0.0, 0.0, 1.0]])
+
+
+def smooth_track(rng: np.random.Generator, n: int, fps: float, amplitude: float) -> np.ndarray:
+    """(n,) float64 smooth random motion within ``+-amplitude``: 80% slow drift, 20% jitter."""
+    out = np.zeros(n)
+    for seconds, share in ((0.4, 0.8), (0.08, 0.2)):
+        sigma = max(1.0, seconds * fps)
+        r = int(math.ceil(3 * sigma))
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+        low = np.convolve(rng.standard_normal(n + 2 * r), k / np.linalg.norm(k), mode="valid")
+        out += share * np.tanh(0.75 * low)  # unit-variance noise, softly bounded to +-1
+    return amplitude * out
+
+
+def camera_path(rng: np.random.Generator, n: int, size: Size, fps: float,
+                shake: float = 1.0) -> np.ndarray:
+    """(n, 3, 3) float64 handheld cameras: scene coordinates centred on 0 -> frame pixels."""
+    h, w = size
+    angle = smooth_track(rng, n, fps, 2.0 * shake)
+    tx, ty = (smooth_track(rng, n, fps, 0.03 * w * shake) for _ in range(2))
+    scale = np.exp(smooth_track(rng, n, fps, math.log(1.03) * shake))
+    px, py = (smooth_track(rng, n, fps, 0.02 * shake) for _ in range(2))
+    cams = np.empty((n, 3, 3))
+    for t in range(n):
+        tilt = np.eye(3)
+        tilt[2, :2] = px[t] / (w / 2), py[t] / (h / 2)
+        cams[t] = _shift((w - 1) / 2 + tx[t], (h - 1) / 2 + ty[t]) @ _rot_scale(
+            angle[t], scale[t]) @ tilt
+    return cams
+
+
+def person_motion(rng: np.random.Generator, n: int, fps: float, size: Size, pha: np.ndarray,
+                  sway: bool = True) -> np.ndarray:
+    """(n, 3, 3) float64 maps of the person in the unshaken view: walk, breathe, sway.
+
+    The person walks 8-20% of the width towards the frame centre (eased in and out), scales by
+    2-5% and, with ``sway``, rocks by 1-3 deg, both about the feet (lowest opaque pixel).
+    """
+    h, w = size
+    ys, xs = np.nonzero(pha > 0.5)
+    cx, foot = (float(xs.mean()), float(ys.max())) if xs.size else (w / 2, h - 1.0)
+    travel = rng.uniform(0.08, 0.2) * w * (1 if cx < w / 2 else -1)
+    # amplitude, period (s) and phase of the breathing scale and of the sway angle (deg)
+    s_amp, s_period, s_phase = rng.uniform(0.02, 0.05), rng.uniform(2, 4), rng.uniform(0, 7)
+    r_amp, r_period, r_phase = rng.uniform(1, 3), rng.uniform(1.5, 3), rng.uniform(0, 7)
+    out = np.empty((n, 3, 3))
+    for t in range(n):
+        ease = (1 - math.cos(math.pi * t / max(1, n - 1))) / 2
+        s = 1 + s_amp * math.sin(2 * math.pi * t / (fps * s_period) + s_phase)
+        angle = r_amp * math.sin(2 * math.pi * t / (fps * r_period) + r_phase) if sway else 0
+        out[t] = _shift(travel * (ease - 0.5), 0.0) @ _rot_scale(angle, s, (cx, foot))
+    return out
+
+
+def plate_exposure(rng: np.random.Generator, n: int, fps: float) -> Tuple[np.ndarray, np.ndarray]:
+    """``(gain, bias)``: (n, 3) float64 each, per plate frame and RGB channel, 0-1 units."""
+    g0, b0 = rng.uniform(0.9, 1.1, 3), rng.uniform(-0.03, 0.03, 3)
+    gain = g0 + np.stack([smooth_track(rng, n, fps, 0.05) for _ in range(3)], axis=1)
+    bias = b0 + np.stack([smooth_track(rng, n, fps, 0.02) for _ in range(3)], axis=1)
+    return np.clip(gain, 0.85, 1.15), bias
+
+
+def _streams(seed: int) -> List[np.random.Generator]:
+    """Independent generators: subject and plate cameras, scene, person, motion, exposure, noise."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+
+
+def _view(image: np.ndarray, H: np.ndarray, size: Size) -> np.ndarray:
+    return cv2.warpPerspective(image, H, (size[1], size[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT_101)
+
+
+@dataclass
+class ClipPlan:
+    """Everything a clip is made of; every frame is rendered on demand, noise-free.
+
+    Attributes:
+        seed, size (h, w), fps: as given to :func:`plan_clip`.
+        scene: float32 (Hs, Ws, 3) RGB [0, 1], the planar background.
+        subject_cams, plate_cams: (n, 3, 3), (m, 3, 3) float64 scene -> frame pixels.
+        nominal: (3, 3) the unshaken subject camera, in whose view the person was drawn.
+        premul, pha: the person there, float32 (h, w, 3) premultiplied colour, (h, w) alpha.
+        motion: (n, 3, 3) the person's own motion in that view.
+        gain, bias: (m, 3) float64 plate exposure per frame.
+    """
+
+    seed: int
+    size: Size
+    fps: float
+    scene: np.ndarray
+    subject_cams: np.ndarray
+    plate_cams: np.ndarray
+    nominal: np.ndarray
+    premul: np.ndarray
+    pha: np.ndarray
+    motion: np.ndarray
+    gain: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def n_subject(self) -> int:
+        return len(self.subject_cams)
+
+    @property
+    def n_plate(self) -> int:
+        return len(self.plate_cams)
+
+    def plate_index(self, t: int) -> int:
+        """The plate frame shot at the same relative time as subject frame ``t``."""
+        return t * self.n_plate // self.n_subject
+
+    def homography(self, t: int, j: Optional[int] = None) -> np.ndarray:
+        """(3, 3) float64 plate frame ``j`` (default :meth:`plate_index`) -> subject frame t."""
+        j = self.plate_index(t) if j is None else j
+        H = self.subject_cams[t] @ np.linalg.inv(self.plate_cams[j])
+        return H / H[2, 2]
+
+    def background(self, t: int) -> np.ndarray:
+        """float32 (h, w, 3) RGB [0, 1]: the scene seen by subject camera ``t``."""
+        return _view(self.scene, self.subject_cams[t], self.size)
+
+    def plate_view(self, j: int) -> np.ndarray:
+        """float32 (h, w, 3) RGB [0, 1]: the scene seen by plate camera ``j``, true exposure."""
+        return _view(self.scene, self.plate_cams[j], self.size)
+
+    def plate_frame(self, j: int) -> np.ndarray:
+        """float32 (h, w, 3) RGB [0, 1]: plate frame ``j`` with its exposure, before noise."""
+        gain, bias = self.gain[j].astype(np.float32), self.bias[j].astype(np.float32)
+        return np.clip(self.plate_view(j) * gain + bias, 0.0, 1.0)
+
+    def subject_frame(self, t: int) -> Dict[str, np.ndarray]:
+        """Subject frame ``t`` before noise and its truth, float32 [0, 1].
+
+        Returns:
+            ``src`` (h, w, 3) the composite, ``fgr`` (h, w, 3) straight person colour (0 where
+            alpha is 0), ``pha`` (h, w), ``bgr`` (h, w, 3) the scene behind.
+        """
+        F = self.subject_cams[t] @ np.linalg.inv(self.nominal) @ self.motion[t]
+        h, w = self.size
+        warp = dict(dsize=(w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        premul = cv2.warpPerspective(self.premul, F, **warp)
+        pha = np.clip(cv2.warpPerspective(self.pha, F, **warp), 0.0, 1.0)
+        bgr = self.background(t)
+        src = np.clip(premul + (1.0 - pha[..., None]) * bgr, 0.0, 1.0)
+        fgr = np.where(pha[..., None] > 1e-4, premul / np.maximum(pha, 1e-4)[..., None], 0.0)
+        return {"src": src, "fgr": np.clip(fgr, 0.0, 1.0).astype(np.float32), "pha": pha,
+                "bgr": bgr}
+
+
+def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_ratio: float = 1.2,
+              fps: float = 24, shake: float = 1.0, sway: bool = True,
+              person_fn: Optional[PersonFn] = None,
+              background_fn: Optional[BackgroundFn] = None) -> ClipPlan:
+    """Draw a clip: cameras, scene, person, motion and plate exposure (nothing rendered yet).
+
+    Args:
+        seed: the clip's seed; the same seed gives the same clip.
+        size: (h, w) of both clips, even, at least 16.
+        n_frames: subject frames; the plate has ``round(n_frames * plate_ratio)``.
+        shake: multiplier of the handheld motion bounds.
+        sway: let the person rock about the feet.
+        person_fn, background_fn: ``(rng, (h, w))`` -> person ``(fgr, pha)`` / scene image;
+            default :func:`howard.synth.person` and :func:`howard.synth.background`.
+    """
+    h, w = size
+    if h % 2 or w % 2 or min(h, w) < 16:
+        raise ValueError(f"size must be even and at least 16 px, got {h}x{w}")
+    if n_frames < 1 or plate_ratio <= 0:
+        raise ValueError(f"need n_frames >= 1 and plate_ratio > 0, got {n_frames}, {plate_ratio}")
+    rngs = _streams(seed)
+    n_plate = max(1, int(round(n_frames * plate_ratio)))
+    subject = camera_path(rngs[0], n_frames, size, fps, shake)
+    plate = camera_path(rngs[1], n_plate, size, fps, shake)
+    # the scene is just big enough for every camera (frame corners mapped back), 3 px spare
+    corners = np.array([[-0.5, w - 0.5, w - 0.5, -0.5], [-0.5, -0.5, h - 0.5, h - 0.5], [1] * 4])
+    seen = np.concatenate([np.linalg.inv(c) @ corners for c in (*subject, *plate)], axis=1)
+    ex, ey = np.abs(seen[:2] / seen[2]).max(axis=1)
+    scene_w, scene_h = 2 * math.ceil(ex + 3), 2 * math.ceil(ey + 3)
+    centre = _shift(-(scene_w - 1) / 2, -(scene_h - 1) / 2)
+    scene = (background_fn or synth.background)(rngs[2], (scene_h, scene_w))
+    fgr, pha = (person_fn or synth.person)(rngs[3], size)
+    fgr, pha = np.asarray(fgr, np.float32), np.asarray(pha, np.float32)
+    gain, bias = plate_exposure(rngs[5], n_plate, fps)
+    return ClipPlan(int(seed), (h, w), float(fps), np.ascontiguousarray(scene, np.float32),
+                    subject @ centre, plate @ centre, _shift((w - 1) / 2, (h - 1) / 2) @ centre,
+                    np.ascontiguousarray(fgr * pha[..., None]), pha,
+                    person_motion(rngs[4], n_frames, fps, size, pha, sway), gain, bias)
+
+
+def _to8(image: np.ndarray, rng: Optional[np.random.Generator] = None,
+         noise: float = 0.0) -> np.ndarray:
+    """float 0-1 ``image`` as uint8, with Gaussian sensor noise of ``noise`` drawn from rng."""
+    if rng is not None:
+        image = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(noise)
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: int = 24,
+              plate_ratio: float = 1.2, fps: float = 24, crf: int = 18, noise: float = 0.01,
+              shake: float = 1.0, sway: bool = True, write_gt: bool = True,
+              person_fn: Optional[PersonFn] = None,
+              background_fn: Optional[BackgroundFn] = None) -> dict:
+    """Write one synthetic clip pair and its truth into ``out_dir`` (created if missing).
+
+    Files: ``subject.mp4``, ``plate.mp4`` (H.264 yuv420p at x264 ``crf``), ``meta.json`` and,
+    with ``write_gt``, per subject frame ``gt/pha/%05d.png`` (16-bit grey), ``gt/fgr/%05d.png``
+    (8-bit RGB, straight colour) and ``gt/bgr/%05d.png`` (8-bit RGB, the scene behind the person,
+    noise-free). Same arguments, same PNG and ``meta.json`` bytes (mp4 bytes depend on the
+    encoder build).
+
+    Args:
+        noise: standard deviation of the sensor noise, 0-1 units (0.01 = 2.55 levels).
+        others: as :func:`plan_clip`.
+
+    Returns:
+        The contents of ``meta.json``: ``seed, size [h, w], fps, n_subject, n_plate, crf, noise,
+        plate_ratio, shake, sway, scene_size``; ``frames``, per subject frame: ``index,
+        plate_index, homography`` (3x3 list, plate frame -> subject frame) and the plate frame's
+        ``plate_gain, plate_bias``; ``plate_exposure``: ``gain, bias`` (n_plate x 3);
+        ``subject_cameras, plate_cameras``: scene -> frame homographies.
+    """
+    out, gt = Path(out_dir), Path(out_dir) / "gt"
+    plan = plan_clip(seed, size, n_frames, plate_ratio, fps, shake, sway, person_fn,
+                     background_fn)
+    noise_rng = _streams(seed)[6]
+    for folder in [gt / "pha", gt / "fgr", gt / "bgr"] if write_gt else [out]:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def subject_frames():
+        for t in range(plan.n_subject):
+            f = plan.subject_frame(t)
+            if write_gt:
+                pha16 = (f["pha"].astype(np.float64) * 65535.0 + 0.5).astype(np.uint16)
+                media.write_png(gt / "pha" / f"{t:05d}.png", pha16)
+                media.write_png(gt / "fgr" / f"{t:05d}.png", _to8(f["fgr"]))
+                media.write_png(gt / "bgr" / f"{t:05d}.png", _to8(f["bgr"]))
+            yield _to8(f["src"], noise_rng, noise)
+
+    encode.write_mp4(out / "subject.mp4", subject_frames(), fps, crf=crf)
+    plates = (_to8(plan.plate_frame(j), noise_rng, noise) for j in range(plan.n_plate))
+    encode.write_mp4(out / "plate.mp4", plates, fps, crf=crf)
+    meta = {"seed": plan.seed, "size": list(plan.size), "fps": plan.fps,
+            "n_subject": plan.n_subject, "n_plate": plan.n_plate, "crf": crf, "noise": noise,
+            "plate_ratio": plate_ratio, "shake": shake, "sway": sway,
+            "scene_size": list(plan.scene.shape[:2]),
+            "convention": "homography: plate pixel (x, y, 1) -> subject pixel, pixel centres at "
+                          "integers; plate = clip(gain * scene view + bias)"}
+    index = [plan.plate_index(t) for t in range(plan.n_subject)]
+    meta["frames"] = [{"index": t, "plate_index": j, "homography": plan.homography(t).tolist(),
+                       "plate_gain": plan.gain[j].tolist(), "plate_bias": plan.bias[j].tolist()}
+                      for t, j in enumerate(index)]
+    meta.update(plate_exposure={"gain": plan.gain.tolist(), "bias": plan.bias.tolist()},
+                subject_cameras=plan.subject_cams.tolist(), plate_cameras=plan.plate_cams.tolist())
+    media.atomic_write_text(out / "meta.json", json.dumps(meta, indent=1) + "\n")
+    log.info("wrote clip %s: %d subject, %d plate frames of %dx%d", out, plan.n_subject,
+             plan.n_plate, size[1], size[0])
+    return meta
+
+
+def make_set(out_root: PathLike, n_clips: int, seed: int, **clip_args) -> List[dict]:
+    """Write ``clip_000``, ``clip_001``, ... under ``out_root``; returns their meta dicts.
+
+    Clip ``i`` has seed ``seed * 1000 + i`` (sets of different seeds share no clip up to 1000
+    clips); ``clip_args`` go to :func:`make_clip`.
+    """
+    return [make_clip(Path(out_root) / f"clip_{i:03d}", seed * 1000 + i, **clip_args)
+            for i in range(n_clips)]

@@ -1,0 +1,316 @@
+"""The per-frame loop: read, align, matte, write; overlapped, resumable.
+
+Three kinds of work run at once: a thread reads subject frames and aligns the plate to them, the
+calling thread runs the network, and a pool of writer threads encodes PNGs. Queues between them
+are bounded, so memory stays flat however long the clip. The work done for a frame does not
+depend on the timing of the threads (``workers=0`` runs everything in one thread and writes the
+same bytes).
+
+The subject mask used to keep features off the subject comes from the alpha of frame
+``t - lag`` (``lag`` = 2 x batch size), the newest alpha a pipelined run is sure to have.
+"""
+
+import json
+import logging
+import math
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from . import __version__, media
+from .errors import InputError
+from .outputs import OutputFolder
+from .plate import PlateAligner
+from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+@dataclass
+class Settings:
+    """Everything that decides the bytes of the outputs (stored in howard.json)."""
+
+    weights: Optional[str] = None
+    variant: Optional[str] = None
+    backbone_scale: Optional[float] = None  # None: chosen from the frame size
+    refine_mode: str = "sampling"
+    sample_pixels: Optional[int] = None  # None: scaled from 80,000 at 1920x1080
+    threshold: float = 0.1
+    outputs: Sequence[str] = ("rgba",)
+    bit_depth: int = 8
+    features: str = "orb"
+    window: int = 3
+    plate_fit: str = "error"
+    batch_size: int = 1
+    png_level: int = 1
+    name_template: str = "%05d.png"
+    start_number: int = 0
+    extra: Dict = field(default_factory=dict)
+
+
+def auto_backbone_scale(h: int, w: int) -> float:
+    """Base pass at roughly 270-540 px on the short side: 1/2 up to ~760 px, 1/4 for HD,
+    1/8 for 4K."""
+    return float(min(0.5, max(0.125, 2.0 ** round(math.log2(288 / min(h, w))))))
+
+
+def auto_sample_pixels(h: int, w: int) -> int:
+    """80,000 refined pixels at 1920x1080 (about 4% of the frame), in proportion elsewhere."""
+    return int(max(4_000, round(80_000 * h * w / (1920 * 1080) / 16) * 16))
+
+
+def subject_mask(pha: np.ndarray, width: int = 480) -> np.ndarray:
+    """The alpha handed to plate alignment as the subject's whereabouts, small and 8-bit.
+
+    Quantised so a resumed run, which reads masks back from PNG, aligns exactly as an
+    uninterrupted one. Args: pha (H,W) float [0,1]. Returns (h,w) uint8, ``width`` px wide.
+    """
+    h, w = pha.shape
+    small = cv2.resize(pha, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    return (np.clip(small, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def to_uint(x: np.ndarray, depth: int) -> np.ndarray:
+    """float in [0,1] -> uint8 (depth 8) or uint16 (depth 16), rounded."""
+    scale, dtype = (255.0, np.uint8) if depth == 8 else (65535.0, np.uint16)
+    return (np.clip(x, 0.0, 1.0) * scale + 0.5).astype(dtype)
+
+
+def frame_images(kinds, src, bgr, out: Dict[str, np.ndarray], depth: int) -> Dict[str, np.ndarray]:
+    """The images to write for one frame, by output kind."""
+    images = {}
+    for kind in kinds:
+        if kind == "rgba":
+            images[kind] = np.dstack([to_uint(out["fgr"], depth), to_uint(out["pha"], depth)])
+        elif kind in ("pha", "err", "ref"):
+            images[kind] = to_uint(out[kind], depth if kind == "pha" else 8)
+        elif kind == "fgr":
+            images[kind] = to_uint(out["fgr"], depth)
+        elif kind == "bgr":
+            images[kind] = bgr
+    return images
+
+
+def _read_and_align(subject, aligner, start, lag, board, out_q, stop):
+    """Producer thread body: subject frames from ``start``, each with its aligned plate."""
+    try:
+        for index, frame in subject.frames(start):
+            if stop.is_set():
+                break
+            mask = board.get(index - lag)
+            started = time.perf_counter()
+            result = aligner.align(index, frame, mask)
+            result.seconds = time.perf_counter() - started
+            while not stop.is_set():
+                try:
+                    out_q.put((index, frame, result), timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        out_q.put(_DONE)
+    except Stopped:
+        out_q.put(_DONE)
+    except BaseException as e:  # handed to the consumer, which re-raises it
+        out_q.put(e)
+
+
+def _settings_digest(settings: Settings, inputs: Dict) -> Dict:
+    keep = {k: v for k, v in vars(settings).items() if k not in ("extra",)}
+    keep["outputs"] = list(settings.outputs)
+    return {"settings": keep, "inputs": {k: inputs[k] for k in ("subject", "plate")}}
+
+
+def _check_resumable(folder: OutputFolder, digest: Dict) -> None:
+    old = folder.read_settings()
+    if old is None:
+        return
+    for section in ("settings", "inputs"):
+        for key, value in digest[section].items():
+            if old.get(section, {}).get(key) != value:
+                raise InputError(
+                    f"cannot resume in {str(folder.root)!r}: {key} was "
+                    f"{old.get(section, {}).get(key)!r} there and is {value!r} now; run with the "
+                    f"same inputs and settings, or use --overwrite")
+
+
+def _restore_masks(folder: OutputFolder, board: MaskBoard, start: int, lag: int) -> int:
+    """Load the masks frames from ``start`` need; returns the frame to restart at (earlier
+    than ``start`` if some saved mask is missing, 0 at worst)."""
+    while start > 0:
+        masks = {}
+        for index in range(max(0, start - lag), start):
+            mask = cv2.imread(str(folder.state / "mask" / f"{index:06d}.png"),
+                              cv2.IMREAD_UNCHANGED)
+            if mask is None:
+                break
+            masks[index] = mask
+        else:
+            for index, mask in masks.items():
+                board.put(index, mask)
+            return start
+        start -= 1
+    return 0
+
+
+def run(subject_path, plate_path, out, settings: Settings, *, device=None, overwrite=False,
+        resume=False, progress=True, workers: Optional[int] = None,
+        threads: Optional[int] = None, command: Optional[str] = None) -> Dict:
+    """Matte ``subject_path`` against ``plate_path`` into the folder ``out``.
+
+    Every check that can fail on user input (inputs, weights, output folder) runs before the
+    output folder is touched. See :func:`howard.matte` for the arguments.
+
+    Returns:
+        A summary dict: frames written, seconds, frames per second, fallback count, paths.
+    """
+    from . import infer, weights as weights_mod  # torch side, imported when needed
+
+    if settings.bit_depth not in (8, 16):
+        raise InputError(f"bit depth must be 8 or 16, got {settings.bit_depth}")
+    if settings.batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {settings.batch_size}")
+    if not 0 <= settings.png_level <= 9:
+        raise InputError(f"PNG compression level must be 0-9, got {settings.png_level}")
+    folder = OutputFolder(out, settings.outputs, settings.name_template, settings.start_number)
+    subject = media.open_source(subject_path)
+    plate = media.open_source(plate_path)
+    n_subject, n_plate = subject.count(), plate.count()
+    h, w = subject.size
+    scale = settings.backbone_scale or auto_backbone_scale(h, w)
+    pixels = settings.sample_pixels or auto_sample_pixels(h, w)
+    aligner = PlateAligner(plate, (h, w), n_subject=n_subject, n_plate=n_plate,
+                           features=settings.features, window=settings.window,
+                           plate_fit=settings.plate_fit)
+    dev = infer.select_device(device)
+    model = weights_mod.load_model(settings.weights, settings.variant, refine=True, device=dev,
+                                   backbone_scale=scale, refine_mode=settings.refine_mode,
+                                   sample_pixels=pixels, threshold=settings.threshold)
+    inputs = {"subject": os.path.abspath(subject_path), "plate": os.path.abspath(plate_path),
+              "subject_frames": n_subject, "plate_frames": n_plate, "size": [h, w],
+              "subject_fps": subject.fps, "plate_fps": plate.fps}
+    digest = _settings_digest(settings, inputs)
+    digest["settings"].update(backbone_scale=scale, sample_pixels=pixels,
+                              weights_sha256=weights_mod.sha256(model.checkpoint_path))
+    if resume:
+        _check_resumable(folder, digest)
+    folder.prepare(overwrite=overwrite, resume=resume)
+
+    lag = 2 * settings.batch_size
+    board = MaskBoard()
+    start = folder.first_unfinished() if resume else 0
+    start = min(_restore_masks(folder, board, start, lag), n_subject)
+    records = folder.read_alignment(start) if resume else []
+    if records:
+        aligner.restore(records[-1])
+    if not resume:
+        folder.reset_done(0)
+    else:
+        folder.reset_done(start)
+
+    threads = infer.configure_threads(threads)
+    workers = (os.cpu_count() or 2) if workers is None else workers
+    matter = infer.Matter(model, dev)
+    meta = {"command": command or " ".join(sys.argv), "version": __version__,
+            "versions": _versions(), "device": str(dev), "threads": threads,
+            "weights": model.checkpoint_path, **digest, "inputs": inputs,
+            "status": "running", "frames_done": start}
+    media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
+
+    writer = Writer(folder, settings.png_level, workers, lag)
+    writer.set_start(start)
+    align_log = open(folder.root / "alignment.jsonl", "a")
+    stop = threading.Event()
+    out_q: queue.Queue = queue.Queue(maxsize=2 * settings.batch_size)
+    producer = threading.Thread(target=_read_and_align, daemon=True, name="howard-align",
+                                args=(subject, aligner, start, lag, board, out_q, stop))
+    bar = Progress(progress, n_subject, start)
+    started, fallbacks, done = time.perf_counter(), 0, start
+    status = "interrupted"
+    try:
+        if workers > 0:
+            producer.start()
+            source = iter(lambda: out_q.get(), _DONE)
+        else:
+            source = _inline(subject, aligner, start, lag, board)
+        batch = []
+        for item in source:
+            if isinstance(item, BaseException):
+                raise item
+            batch.append(item)
+            if len(batch) == settings.batch_size:
+                fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log)
+                done += len(batch)
+                bar.update(len(batch))
+                batch = []
+        if batch:
+            fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log)
+            done += len(batch)
+            bar.update(len(batch))
+        writer.close()
+        status = "complete"
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted after frame {done}; finished frames are kept, continue "
+                          f"with the same command and --resume") from None
+    finally:
+        stop.set()
+        board.close()
+        if status != "complete":
+            try:
+                writer.close()
+            except BaseException:  # noqa: BLE001 - the first error is already being raised
+                pass
+        align_log.close()
+        bar.close()
+        seconds = time.perf_counter() - started
+        meta.update(status=status, frames_done=folder.first_unfinished(),
+                    seconds=round(seconds, 3))
+        media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
+    processed = done - start
+    return {"output": str(folder.root), "frames": n_subject, "processed": processed,
+            "resumed_at": start, "seconds": round(seconds, 3),
+            "fps": round(processed / seconds, 3) if seconds > 0 else None,
+            "fallback_frames": fallbacks, "device": str(dev)}
+
+
+def _inline(subject, aligner, start, lag, board):
+    """The single-threaded producer (``workers=0``)."""
+    for index, frame in subject.frames(start):
+        mask = board.get(index - lag)
+        t = time.perf_counter()
+        result = aligner.align(index, frame, mask)
+        result.seconds = time.perf_counter() - t
+        yield index, frame, result
+
+
+def _matte_batch(batch, matter, settings, writer, board, align_log) -> int:
+    src = np.stack([frame for _, frame, _ in batch])
+    bgr = np.stack([a.bgr for _, _, a in batch])
+    out = matter(src, bgr)
+    fallbacks = 0
+    for i, (index, frame, result) in enumerate(batch):
+        one = {k: v[i] for k, v in out.items()}
+        mask = subject_mask(one["pha"])
+        board.put(index, mask)
+        images = frame_images(settings.outputs, frame, result.bgr, one, settings.bit_depth)
+        record = {"frame": index, **result.to_json()}
+        align_log.write(json.dumps(record) + "\n")
+        fallbacks += bool(result.fallback)
+        writer.submit(index, images, mask)
+    align_log.flush()
+    return fallbacks
+
+
+def _versions() -> Dict[str, str]:
+    import torch
+
+    return {"howard": __version__, "torch": torch.__version__, "opencv": cv2.__version__,
+            "numpy": np.__version__, "python": sys.version.split()[0]}

@@ -1,0 +1,220 @@
+"""Synthetic training samples: a foreground composited over a background, with a reference plate.
+
+A sample is ``(src, bgr, pha, fgr)``: ``src`` the frame the camera saw, ``bgr`` the clean plate as
+howard's pipeline would hand it to the network, ``pha`` / ``fgr`` the truth. The plate is a
+perturbed copy of the background inside ``src`` on purpose, as in the published recipe: colour
+drift, noise, a small misalignment, a shadow the subject casts that the plate lacks, compression,
+and a filled border where an aligned plate did not cover the frame.
+
+Foregrounds come from the procedural :func:`howard.person.person` or from folders in the usual
+matting-dataset layouts; backgrounds from bundled photos or folders of images.
+"""
+
+import os
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .person import person
+from .photos import background, jitter
+
+__all__ = ["SampleGenerator", "person", "background", "FolderForegrounds", "FolderBackgrounds"]
+
+_IMAGES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def _read(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"cannot read image {path}")
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    img = img.astype(np.float32) / scale
+    if img.ndim == 2:
+        return img
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def _listing(folder: Path) -> List[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGES)
+
+
+class FolderForegrounds:
+    """Foregrounds from folders: ``fgr/`` + ``pha/`` with matching names, or RGBA images."""
+
+    def __init__(self, dirs: Sequence[os.PathLike]):
+        self.items: List[Tuple[Path, Optional[Path]]] = []
+        for d in map(Path, dirs):
+            if (d / "fgr").is_dir() and (d / "pha").is_dir():
+                phas = {p.stem: p for p in _listing(d / "pha")}
+                self.items += [(f, phas[f.stem]) for f in _listing(d / "fgr") if f.stem in phas]
+            else:
+                self.items += [(f, None) for f in _listing(d)]
+        if not self.items:
+            raise ValueError(f"no foregrounds found in {list(map(str, dirs))}")
+
+    def __call__(self, rng: np.random.Generator, size: Tuple[int, int]):
+        f, p = self.items[rng.integers(len(self.items))]
+        img = _read(f)
+        if p is None:
+            if img.ndim != 3 or img.shape[2] != 4:
+                raise ValueError(f"{f} has no alpha channel")
+            fgr, pha = img[..., :3], img[..., 3]
+        else:
+            fgr, pha = img[..., :3], _read(p)
+            pha = pha if pha.ndim == 2 else pha[..., 0]
+        # Fit the whole foreground into the frame, keeping its aspect.
+        h, w = size
+        s = min(h / fgr.shape[0], w / fgr.shape[1])
+        nh, nw = max(1, int(fgr.shape[0] * s)), max(1, int(fgr.shape[1] * s))
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        out_f, out_p = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
+        y, x = h - nh, (w - nw) // 2
+        out_f[y:, x:x + nw] = cv2.resize(fgr, (nw, nh), interpolation=interp)
+        out_p[y:, x:x + nw] = cv2.resize(pha, (nw, nh), interpolation=interp)
+        return out_f, out_p
+
+
+class FolderBackgrounds:
+    """Backgrounds from folders of images, randomly cropped to cover the size."""
+
+    def __init__(self, dirs: Sequence[os.PathLike]):
+        self.items = [p for d in map(Path, dirs) for p in _listing(d)]
+        if not self.items:
+            raise ValueError(f"no background images found in {list(map(str, dirs))}")
+
+    def __call__(self, rng: np.random.Generator, size: Tuple[int, int]) -> np.ndarray:
+        from .photos import random_view
+        img = _read(self.items[rng.integers(len(self.items))])
+        img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3]
+        return random_view(rng, img, size)
+
+
+def _affine(rng: np.random.Generator, size: Tuple[int, int], rot: float, shift: float,
+            scale: Tuple[float, float], shear: float) -> np.ndarray:
+    """A random 2x3 affine about the image centre (degrees, fraction of size)."""
+    h, w = size
+    a, sh = np.deg2rad(rng.uniform(-rot, rot)), np.deg2rad(rng.uniform(-shear, shear))
+    s = rng.uniform(*scale)
+    m = s * np.array([[np.cos(a), -np.sin(a + sh)], [np.sin(a), np.cos(a + sh)]])
+    c = np.array([w / 2, h / 2])
+    t = c - m @ c + rng.uniform(-shift, shift, 2) * [w, h]
+    return np.hstack([m, t[:, None]])
+
+
+def _warp(img: np.ndarray, m: np.ndarray, size: Tuple[int, int], border=cv2.BORDER_CONSTANT):
+    return cv2.warpAffine(img, m, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+def _jpeg(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    q = int(rng.integers(40, 90))
+    ok, buf = cv2.imencode(".jpg", (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8),
+                           [cv2.IMWRITE_JPEG_QUALITY, q])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+
+
+class SampleGenerator:
+    """Deterministic training samples: sample ``i`` depends only on ``(seed, i)``.
+
+    Args:
+        seed: the base seed.
+        fg_dirs: optional foreground folders (see :class:`FolderForegrounds`), used for half the
+            samples when given; the procedural person for the rest.
+        bg_dirs: optional background image folders, used for half the samples when given.
+        empty: probability of a sample with no subject at all.
+    """
+
+    def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),
+                 bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03):
+        self.seed, self.empty = seed, empty
+        self.fg_folder = FolderForegrounds(fg_dirs) if fg_dirs else None
+        self.bg_folder = FolderBackgrounds(bg_dirs) if bg_dirs else None
+
+    def _foreground(self, rng, size):
+        if self.fg_folder is not None and rng.random() < 0.5:
+            return self.fg_folder(rng, size)
+        return person(rng, size)
+
+    def _background(self, rng, size):
+        if self.bg_folder is not None and rng.random() < 0.5:
+            return self.bg_folder(rng, size)
+        return background(rng, size)
+
+    def sample(self, index: int, size: Tuple[int, int]) -> Dict[str, np.ndarray]:
+        """One sample of ``size`` (h, w).
+
+        Returns:
+            dict of float32 arrays in [0, 1]: ``src``, ``bgr``, ``fgr`` (hxwx3 RGB) and
+            ``pha`` (hxw).
+        """
+        rng = np.random.default_rng([self.seed, int(index)])
+        h, w = size
+        fgr, pha = self._foreground(rng, size)
+        m = _affine(rng, size, 5, 0.1, (0.4, 1.0) if rng.random() < 0.5 else (0.8, 1.1), 5)
+        fgr, pha = _warp(fgr, m, size), _warp(pha, m, size)
+        if rng.random() < 0.5:
+            fgr, pha = fgr[:, ::-1], pha[:, ::-1]
+        if rng.random() < 0.1:  # out of focus or over-sharpened subject
+            k = int(rng.integers(1, 3)) * 2 + 1
+            blur_f = cv2.GaussianBlur(fgr * pha[..., None], (k, k), 0)
+            pha = cv2.GaussianBlur(pha, (k, k), 0)
+            fgr = np.clip(blur_f / np.maximum(pha, 1e-4)[..., None], 0, 1)
+        fgr = jitter(rng, fgr, 0.6)
+        if rng.random() < self.empty:
+            pha = np.zeros_like(pha)
+        bg = _warp(self._background(rng, (h, w)), _affine(rng, size, 5, 0.05, (1, 1.3), 3),
+                   size, cv2.BORDER_REFLECT_101)
+        bgr = bg.copy()
+        if rng.random() < 0.3:  # the subject's shadow falls on the scene, not on the plate
+            k = int(rng.integers(5, 16)) * 2 + 1
+            shadow = cv2.GaussianBlur(pha, (k, k), 0)
+            shadow = _warp(shadow, _affine(rng, size, 10, 0.1, (0.9, 1.1), 10), size)
+            bg = bg * (1 - rng.uniform(0.2, 0.6) * shadow)[..., None]
+        src = fgr * pha[..., None] + bg * (1 - pha[..., None])
+        bgr = self._plate_errors(rng, bgr, size)
+        for name in ("src", "bgr"):
+            img = src if name == "src" else bgr
+            if rng.random() < 0.4:
+                img = img + rng.normal(0, rng.uniform(0, 0.03), img.shape).astype(np.float32)
+            if rng.random() < 0.3:
+                img = _jpeg(rng, img)
+            if name == "src":
+                src = img
+            else:
+                bgr = img
+        return {"src": np.clip(src, 0, 1).astype(np.float32),
+                "bgr": np.clip(bgr, 0, 1).astype(np.float32),
+                "fgr": np.ascontiguousarray(fgr, np.float32),
+                "pha": np.ascontiguousarray(pha, np.float32)}
+
+    def _plate_errors(self, rng, bgr, size):
+        """What the aligned plate gets wrong: colour, a little geometry, a filled border."""
+        h, w = size
+        if rng.random() < 0.8:
+            bgr = jitter(rng, bgr, 0.35)
+        r = rng.random()
+        if r < 0.3:  # residual affine misalignment (published recipe)
+            bgr = _warp(bgr, _affine(rng, size, 1, 0.01, (0.99, 1.01), 0), size,
+                        cv2.BORDER_REFLECT_101)
+        elif r < 0.5:  # residual homography error of a pixel or two, as alignment leaves
+            d = rng.normal(0, rng.uniform(0.3, 2.0), (4, 2)).astype(np.float32)
+            corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+            H = cv2.getPerspectiveTransform(corners, corners + d)
+            bgr = cv2.warpPerspective(bgr, H, (w, h), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT_101)
+        if rng.random() < 0.1:  # a border the warped plate did not cover, filled by smearing
+            side, n = int(rng.integers(4)), int(rng.integers(2, max(3, min(h, w) // 12)))
+            bgr = np.rot90(bgr, side).copy()
+            bgr[:, :n] = bgr[:, n:n + 1]
+            bgr = np.ascontiguousarray(np.rot90(bgr, -side))
+        return bgr
+
+    def batch(self, indices: Iterable[int], size: Tuple[int, int]) -> Dict[str, np.ndarray]:
+        """Samples ``indices`` stacked as NCHW float32 (``pha`` Nx1xHxW)."""
+        rows = [self.sample(i, size) for i in indices]
+        out = {}
+        for k in ("src", "bgr", "fgr", "pha"):
+            arr = np.stack([r[k] for r in rows])
+            out[k] = np.ascontiguousarray(arr[:, None] if k == "pha" else arr.transpose(0, 3, 1, 2))
+        return out

@@ -1,0 +1,250 @@
+"""Train howard's matting network on synthetic composites (two stages: base, then refine).
+
+    python scripts/train.py --run runs/base --stage base --init imagenet
+    python scripts/train.py --run runs/refine --stage refine --init runs/base/best.pth
+    python scripts/train.py --run runs/refine --export weights/howard-mobilenetv2.pth
+
+A run folder holds ``last.pth`` (model + optimiser + progress, written every few minutes and on
+Ctrl-C / SIGTERM), ``best.pth`` (best validation SAD), ``log.jsonl`` (losses, validation) and
+``args.json``. Running the same command again resumes from ``last.pth``. CUDA is used when
+present (bf16 autocast there); on CPU it runs in float32.
+"""
+
+import argparse
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from howard.model import build_model
+from howard.synth import SampleGenerator
+from howard.training import init_imagenet, matting_loss, param_groups, refine_loss
+from howard.weights import read_checkpoint, save_checkpoint
+
+log = logging.getLogger("train")
+
+LRS = {"base": {"backbone": 1e-4, "aspp": 5e-4, "decoder": 5e-4},
+       "refine": {"backbone": 5e-5, "aspp": 5e-5, "decoder": 1e-4, "refiner": 3e-4}}
+
+
+class Batches(torch.utils.data.Dataset):
+    """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch."""
+
+    def __init__(self, seed, batch_size, crop, fg_dirs=(), bg_dirs=(), length=10**9):
+        self.seed, self.batch_size, self.crop, self.length = seed, batch_size, crop, length
+        self.fg_dirs, self.bg_dirs = fg_dirs, bg_dirs
+        self.gen = None
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        if self.gen is None:  # built lazily, once per worker process
+            self.gen = SampleGenerator(seed=self.seed, fg_dirs=self.fg_dirs,
+                                       bg_dirs=self.bg_dirs)
+        rng = np.random.default_rng([self.seed, 7, i])
+        h, w = (int(rng.integers(self.crop[0], self.crop[1] + 1)) // 4 * 4 for _ in range(2))
+        first = i * self.batch_size
+        batch = self.gen.batch(range(first, first + self.batch_size), (h, w))
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+
+
+def validation_set(seed, n, size):
+    gen = SampleGenerator(seed=seed)
+    return gen.batch(range(n), size)
+
+
+def _scores(pred, true):
+    """Matting metrics of one alpha; SAD and MSE alone when howard.metrics is unavailable."""
+    try:
+        from howard import metrics
+    except ImportError:
+        return {"sad": float(np.abs(pred - true).sum() / 1000),
+                "mse": float(((pred - true) ** 2).mean() * 1000)}
+    return metrics.frame_metrics(pred, true)
+
+
+def evaluate(model, stage, val, device, batch_size=4):
+    """Mean SAD / MSE / gradient error (whole frame and unknown band) on the validation set."""
+    model.eval()
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(val["src"]), batch_size):
+            part = {k: torch.from_numpy(v[start:start + batch_size]).to(device)
+                    for k, v in val.items()}
+            out = model(part["src"], part["bgr"])
+            pha = out[0][:, 0].float().cpu().numpy()
+            for p, t in zip(pha, part["pha"][:, 0].cpu().numpy()):
+                rows.append(_scores(p, t))
+    model.train()
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def save_state(path, model, optimizer, progress, args):
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "progress": progress, "args": vars(args), "variant": model.variant,
+                "stage": args.stage}, tmp)
+    os.replace(tmp, path)
+
+
+def build(args, device):
+    model = build_model(args.variant, refine=args.stage == "refine",
+                        **({"backbone_scale": args.backbone_scale,
+                            "sample_pixels": args.sample_pixels} if args.stage == "refine" else {}))
+    if args.init == "imagenet":
+        log.info("initialised %d backbone tensors from ImageNet", init_imagenet(model))
+    elif args.init not in ("none", None):
+        state, _, _ = read_checkpoint(args.init) if not args.init.endswith("last.pth") else (
+            torch.load(args.init, map_location="cpu", weights_only=False)["model"], None, None)
+        own = model.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(usable, strict=False)
+        log.info("initialised %d/%d tensors from %s", len(usable), len(own), args.init)
+    model.to(device)
+    optimizer = torch.optim.Adam(param_groups(model, LRS[args.stage]))
+    for group in optimizer.param_groups:
+        group["lr"] *= args.lr_scale
+    return model, optimizer
+
+
+def export(args):
+    """Write a float16, model-only refine checkpoint from the run's best (or last) state."""
+    run = Path(args.run)
+    source = run / "best.pth" if (run / "best.pth").exists() else run / "last.pth"
+    state = torch.load(source, map_location="cpu", weights_only=False)
+    model = build_model(state["variant"], refine=True)
+    own = model.state_dict()
+    own.update({k: v for k, v in state["model"].items() if k in own})
+    model.load_state_dict(own)
+    meta = {"run": run.name, "stage": state["stage"], **state["progress"]}
+    path = save_checkpoint(model, args.export, metadata=meta, half=True)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) from {source}: "
+          f"{json.dumps(meta)}")
+
+
+def train(args):
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    run.mkdir(parents=True, exist_ok=True)
+    model, optimizer = build(args, device)
+    progress = {"step": 0, "samples": 0, "seconds": 0.0, "best_sad": math.inf, "val": None}
+    if (run / "last.pth").exists():
+        state = torch.load(run / "last.pth", map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        progress = state["progress"]
+        log.info("resumed %s at step %d (%d samples)", run, progress["step"], progress["samples"])
+    (run / "args.json").write_text(json.dumps(vars(args), indent=1))
+    data = Batches(args.seed, args.batch_size, args.crop)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(data, range(progress["step"], 10**9)), batch_size=None,
+        num_workers=args.workers, persistent_workers=args.workers > 0,
+        prefetch_factor=4 if args.workers else None, pin_memory=device.type == "cuda")
+    val = validation_set(args.val_seed, args.val_n, (args.val_size, args.val_size))
+    stop = {"now": False}
+
+    def on_signal(signum, frame):  # finish the step, save, exit
+        stop["now"] = True
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    logf = open(run / "log.jsonl", "a")
+    started, last_save, last_val = time.time(), time.time(), time.time()
+    seconds0, window, window_start = progress["seconds"], [], time.time()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    model.train()
+    for batch in loader:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with autocast:
+            out = model(batch["src"], batch["bgr"])
+            if args.stage == "base":
+                pha, fgr, err, _ = out
+                terms = matting_loss(pha.float(), fgr.float(), err.float(), batch["pha"],
+                                     batch["fgr"])
+            else:
+                terms = refine_loss([o.float() for o in out], batch["pha"], batch["fgr"])
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimizer.step()
+        progress["step"] += 1
+        progress["samples"] += len(batch["src"])
+        now = time.time()
+        progress["seconds"] = seconds0 + now - started
+        window.append({k: float(v.detach()) for k, v in terms.items()})
+        if progress["step"] % args.log_every == 0:
+            mean = {k: round(float(np.mean([w[k] for w in window])), 5) for k in window[0]}
+            rate = len(window) * args.batch_size / max(1e-9, now - window_start)
+            rec = {"step": progress["step"], "samples": progress["samples"],
+                   "hours": round(progress["seconds"] / 3600, 3),
+                   "samples_per_s": round(rate, 2), **mean}
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            log.info("%s", rec)
+            window, window_start = [], now
+        if now - last_val > args.val_minutes * 60 or stop["now"]:
+            scores = evaluate(model, args.stage, val, device)
+            progress["val"] = scores
+            logf.write(json.dumps({"step": progress["step"], "samples": progress["samples"],
+                                   "val": scores}) + "\n")
+            logf.flush()
+            log.info("validation %s", scores)
+            if scores["sad"] < progress["best_sad"]:
+                progress["best_sad"] = scores["sad"]
+                save_state(run / "best.pth", model, optimizer, progress, args)
+            last_val = now
+        if now - last_save > args.save_minutes * 60 or stop["now"]:
+            save_state(run / "last.pth", model, optimizer, progress, args)
+            last_save = now
+        if stop["now"] or (args.max_samples and progress["samples"] >= args.max_samples) \
+                or (args.max_hours and now - started > args.max_hours * 3600):
+            save_state(run / "last.pth", model, optimizer, progress, args)
+            break
+    logf.close()
+    log.info("stopped at step %d (%d samples)", progress["step"], progress["samples"])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, help="run folder (checkpoints, logs); resumed if present")
+    p.add_argument("--stage", choices=["base", "refine"], default="base")
+    p.add_argument("--variant", default="mobilenetv2")
+    p.add_argument("--init", default="imagenet",
+                   help="imagenet, none, or a checkpoint to start from (ignored on resume)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--crop", type=int, nargs=2, default=(256, 384), metavar=("MIN", "MAX"))
+    p.add_argument("--backbone-scale", type=float, default=0.25)
+    p.add_argument("--sample-pixels", type=int, default=20_000)
+    p.add_argument("--lr-scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even if CUDA is present")
+    p.add_argument("--val-seed", type=int, default=10_001)
+    p.add_argument("--val-n", type=int, default=16)
+    p.add_argument("--val-size", type=int, default=320)
+    p.add_argument("--val-minutes", type=float, default=20)
+    p.add_argument("--save-minutes", type=float, default=5)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--max-samples", type=int, default=0)
+    p.add_argument("--max-hours", type=float, default=0)
+    p.add_argument("--export", help="write the run's best weights (fp16, refine layout) here")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    if args.export:
+        export(args)
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""End to end: a tiny handheld-style clip, a random-init checkpoint, every output contract.
+
+The clip is a textured scene seen through small known shifts; the subject is a procedural
+figure. Frames are 144x256 so a run takes a second or two on a CPU.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import howard
+from howard import pipeline
+from howard.infer import Matter
+from howard.model import build_model
+from howard.weights import save_checkpoint
+
+H, W, N_SUB, N_PLATE = 144, 256, 6, 8
+
+
+def _write(folder: Path, frames):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """(subject folder, plate folder, random-init fp16 checkpoint)."""
+    from howard.synth import background, person
+
+    root = tmp_path_factory.mktemp("clip")
+    rng = np.random.default_rng(3)
+    scene = background(rng, (H + 24, W + 24))
+    fgr, pha = person(rng, (H, W))
+    sub, plate = [], []
+    for t in range(N_SUB):
+        bg = scene[8 + t:8 + t + H, 8:8 + W]
+        sub.append(np.uint8((fgr * pha[..., None] + bg * (1 - pha[..., None])) * 255 + 0.5))
+    for t in range(N_PLATE):
+        plate.append(np.uint8(scene[8 + t:8 + t + H, 10:10 + W] * 255 + 0.5))
+    _write(root / "subject", sub)
+    _write(root / "plate", plate)
+    torch.manual_seed(0)
+    weights = save_checkpoint(build_model("mobilenetv2", refine=True), root / "random.pth",
+                              metadata={"purpose": "test"}, half=True)
+    return root / "subject", root / "plate", weights
+
+
+def _digest(folder: Path):
+    """{relative path: sha256} of every output image."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*.png")) if ".howard" not in p.parts}
+
+
+def _matte(clip, out, **options):
+    subject, plate, weights = clip
+    options.setdefault("progress", False)
+    return howard.matte(str(subject), str(plate), str(out), weights=str(weights),
+                        device="cpu", threads=1, **options)
+
+
+@pytest.fixture(scope="module")
+def reference(clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "out"
+    summary = _matte(clip, out, outputs="rgba,pha,fgr,bgr,err,ref")
+    return out, summary
+
+
+class TestEndToEnd:
+    def test_one_rgba_per_frame(self, reference):
+        out, summary = reference
+        files = sorted((out / "rgba").iterdir())
+        assert [f.name for f in files] == [f"{i:05d}.png" for i in range(N_SUB)]
+        assert summary["processed"] == N_SUB and summary["frames"] == N_SUB
+        for f in files:
+            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+            assert img.shape == (H, W, 4) and img.dtype == np.uint8
+
+    def test_straight_alpha(self, reference):
+        """RGB of rgba is the foreground itself, not multiplied by alpha; A is the alpha."""
+        out, _ = reference
+        rgba = cv2.imread(str(out / "rgba" / "00002.png"), cv2.IMREAD_UNCHANGED)
+        fgr = cv2.imread(str(out / "fgr" / "00002.png"), cv2.IMREAD_UNCHANGED)
+        pha = cv2.imread(str(out / "pha" / "00002.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(rgba[..., :3], fgr)
+        np.testing.assert_array_equal(rgba[..., 3], pha)
+        low = pha < 128  # where premultiplying would darken, the colour must not be darker
+        assert rgba[..., :3][low].mean() > (rgba[..., :3][low] * (pha[low, None] / 255)).mean()
+
+    def test_records(self, reference, clip):
+        out, _ = reference
+        meta = json.loads((out / "howard.json").read_text())
+        assert meta["status"] == "complete" and meta["frames_done"] == N_SUB
+        assert meta["settings"]["weights_sha256"] == \
+            hashlib.sha256(Path(clip[2]).read_bytes()).hexdigest()
+        lines = [json.loads(x) for x in (out / "alignment.jsonl").read_text().splitlines()]
+        assert [r["frame"] for r in lines] == list(range(N_SUB))
+        assert all(not r["fallback"] for r in lines)
+        # the plate is the scene shifted 2 px: the chosen H must say so
+        Hs = np.array([r["H"] for r in lines])
+        assert np.allclose(Hs[:, 0, 2], 2.0, atol=0.6), Hs[:, 0, 2]
+
+    def test_sequential_is_identical(self, clip, reference, tmp_path):
+        _matte(clip, tmp_path / "seq", outputs="rgba,pha,fgr,bgr,err,ref", workers=0)
+        assert _digest(tmp_path / "seq") == _digest(reference[0])
+
+    def test_resume_after_interrupt(self, clip, reference, tmp_path, monkeypatch):
+        """Ctrl-C after three frames, then --resume: the same bytes as one whole run."""
+        out, calls = tmp_path / "cut", {"n": 0}
+        real = Matter.__call__
+
+        def stop_at_third(self, *a, **k):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise KeyboardInterrupt
+            return real(self, *a, **k)
+
+        monkeypatch.setattr(Matter, "__call__", stop_at_third)
+        with pytest.raises(pipeline.Interrupted):
+            _matte(clip, out, outputs="rgba,pha,fgr,bgr,err,ref")
+        assert len(list((out / "rgba").iterdir())) == 3
+        monkeypatch.setattr(Matter, "__call__", real)
+        summary = _matte(clip, out, outputs="rgba,pha,fgr,bgr,err,ref", resume=True)
+        assert summary["resumed_at"] == 3 and summary["processed"] == N_SUB - 3
+        assert _digest(out) == _digest(reference[0])
+        lines = (out / "alignment.jsonl").read_text().splitlines()
+        assert [json.loads(x)["frame"] for x in lines] == list(range(N_SUB))
+
+    def test_resume_after_kill(self, clip, reference, tmp_path):
+        """SIGKILL of a real process mid-run; --resume completes it byte-identically."""
+        subject, plate, weights = clip
+        out = tmp_path / "killed"
+        cmd = [sys.executable, "-m", "howard.cli", "matte", str(subject), str(plate), str(out),
+               "--weights", str(weights), "--device", "cpu", "--threads", "1", "-q",
+               "--outputs", "rgba,pha,fgr,bgr,err,ref"]
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+        done = out / ".howard" / "done"
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if done.is_file() and len(done.read_text().split()) >= 2:
+                break
+            time.sleep(0.02)
+        if proc.poll() is not None:
+            pytest.skip("the run finished before it could be killed")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert len(list((out / "rgba").iterdir())) < N_SUB + 1
+        res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        assert _digest(out) == _digest(reference[0])
+
+    def test_still_plate_and_16_bit(self, clip, tmp_path):
+        subject, plate, weights = clip
+        out = tmp_path / "still"
+        howard.matte(str(subject), str(Path(plate) / "0000.png"), str(out), weights=str(weights),
+                     device="cpu", outputs="rgba", bit_depth=16, progress=False,
+                     name_template="shot.%04d.png", start_number=1001)
+        names = sorted(p.name for p in (out / "rgba").iterdir())
+        assert names[0] == "shot.1001.png" and len(names) == N_SUB
+        img = cv2.imread(str(out / "rgba" / names[0]), cv2.IMREAD_UNCHANGED)
+        assert img.dtype == np.uint16 and img.shape == (H, W, 4)
+
+    def test_overwrite_replaces(self, clip, tmp_path):
+        out = tmp_path / "again"
+        _matte(clip, out, outputs="pha")
+        (out / "pha" / "00000.png").write_bytes(b"x")
+        _matte(clip, out, outputs="pha", overwrite=True)
+        assert cv2.imread(str(out / "pha" / "00000.png"), cv2.IMREAD_UNCHANGED).shape == (H, W)
+
+
+class TestSettings:
+    @pytest.mark.parametrize("size,scale", [((540, 960), 0.5), ((1080, 1920), 0.25),
+                                            ((2160, 3840), 0.125), ((144, 256), 0.5)])
+    def test_backbone_scale(self, size, scale):
+        assert pipeline.auto_backbone_scale(*size) == scale
+
+    def test_sample_pixels(self):
+        assert pipeline.auto_sample_pixels(1080, 1920) == 80_000
+        assert pipeline.auto_sample_pixels(2160, 3840) == 320_000
+
+    def test_subject_mask_quantised(self):
+        pha = np.zeros((100, 200), np.float32)
+        pha[20:80, 50:90] = 1.0
+        m = pipeline.subject_mask(pha, width=100)
+        assert m.shape == (50, 100) and m.dtype == np.uint8
+        assert m[25, 35] == 255 and m[5, 5] == 0
