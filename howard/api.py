@@ -12,7 +12,10 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           batch_size: int = 1, features: str = "orb", window: int = 3,
           plate_fit: str = "error", outputs: Union[str, Sequence[str]] = ("rgba",),
           bit_depth: int = 8, png_level: int = 1, name_template: str = "%05d.png",
-          start_number: int = 0, overwrite: bool = False, resume: bool = False,
+          start_number: int = 0, premultiply: bool = False,
+          background: Optional[str] = None, composite_mode: str = "over",
+          composite_space: str = "linear", videos: Union[str, Sequence[str]] = (),
+          overwrite: bool = False, resume: bool = False,
           progress: bool = True, workers: Optional[int] = None,
           threads: Optional[int] = None, command: Optional[str] = None) -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
@@ -37,6 +40,17 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         png_level: PNG compression level 0-9.
         name_template: frame file name pattern (``{output}`` = output kind).
         start_number: number of subject frame 0 in file names.
+        premultiply: write rgba with premultiplied colour (default straight alpha).
+        background: for the ``com`` output (added when this is given): a colour (name or
+            ``#rrggbb``), an image, or a video / image sequence (looped or cut to length,
+            scaled to cover the frame).
+        composite_mode: ``over`` (subject over the new background) or ``inside`` (the new
+            background seen through the subject, the original background kept).
+        composite_space: ``linear`` (light mixed in linear light, right for soft edges) or
+            ``srgb`` (encoded values mixed, as many editors do).
+        videos: any of ``mov`` (ProRes 4444 with alpha, from rgba), ``webm`` (VP9 with
+            alpha, from rgba), ``mp4`` (H.264 composite with the subject's sound), written as
+            ``out/rgba.mov``, ``out/rgba.webm``, ``out/com.mp4`` once every frame is done.
         overwrite, resume: how to treat a non-empty ``out``.
         progress: show a progress bar.
         workers: writer threads (0: everything in one thread).
@@ -49,11 +63,19 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
     """
     if isinstance(outputs, str):
         outputs = [o.strip() for o in outputs.split(",") if o.strip()]
+    if isinstance(videos, str):
+        videos = [v.strip() for v in videos.split(",") if v.strip()]
+    outputs = list(outputs)
+    if background is not None and "com" not in outputs:
+        outputs.append("com")
     settings = Settings(weights=weights, variant=variant, backbone_scale=backbone_scale,
                         refine_mode=refine_mode, sample_pixels=sample_pixels,
                         threshold=threshold, outputs=tuple(outputs), bit_depth=bit_depth,
                         features=features, window=window, plate_fit=plate_fit,
                         batch_size=batch_size, png_level=png_level,
-                        name_template=name_template, start_number=start_number)
+                        name_template=name_template, start_number=start_number,
+                        premultiply=premultiply, background=background,
+                        composite_mode=composite_mode, composite_space=composite_space,
+                        videos=tuple(videos))
     return run(subject, plate, out, settings, device=device, overwrite=overwrite, resume=resume,
                progress=progress, workers=workers, threads=threads, command=command)

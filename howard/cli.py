@@ -88,6 +88,22 @@ def main(verbose):
               "(e.g. 'shot_{output}.%04d.png').")
 @click.option("--start-number", type=int, default=0, show_default=True,
               help="Number of the first frame in file names (e.g. 1001).")
+@click.option("--premultiply", is_flag=True,
+              help="Write rgba with premultiplied colour (default: straight alpha, what "
+              "PNG means).")
+@click.option("--background", default=None,
+              help="New background for the com output (implies it): a colour (white, "
+              "#00b140), an image, or a video / image sequence (looped to length, scaled to "
+              "cover).")
+@click.option("--composite-mode", type=click.Choice(["over", "inside"]), default="over",
+              show_default=True, help="over: subject over the new background; inside: the "
+              "new background plays inside the subject's silhouette.")
+@click.option("--composite-space", type=click.Choice(["linear", "srgb"]), default="linear",
+              show_default=True, help="Mix light in linear light (right for soft edges) or "
+              "mix the sRGB values as most editors do.")
+@click.option("--video", "videos", multiple=True, type=click.Choice(["mov", "webm", "mp4"]),
+              help="Also write OUT/rgba.mov (ProRes 4444 + alpha), OUT/rgba.webm (VP9 + "
+              "alpha) or OUT/com.mp4 (composite with the subject's sound). Repeatable.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in a non-empty folder.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
@@ -115,6 +131,33 @@ def matte(subject, plate, out, quiet, outputs, bit_depth, backbone_scale, **opti
         click.echo(f"howard: {summary['processed']} of {summary['frames']} frames in "
                    f"{summary['seconds']:.1f} s{fps}{resumed}; {summary['fallback_frames']} "
                    f"alignment fallbacks; wrote {summary['output']}", err=True)
+
+
+@main.command()
+@click.argument("out")
+@click.option("--background", required=True,
+              help="A colour (white, #00b140), an image, or a video / image sequence.")
+@click.option("--composite-mode", "mode", type=click.Choice(["over", "inside"]), default="over",
+              show_default=True, help="over: subject over the background; inside: the "
+              "background plays inside the subject, over the original frames.")
+@click.option("--composite-space", "space", type=click.Choice(["linear", "srgb"]),
+              default="linear", show_default=True, help="Where light is mixed.")
+@click.option("--video", type=click.Path(dir_okay=False), default=None,
+              help="Also write this .mp4 (H.264, with the subject's sound).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@_friendly
+def composite(out, background, mode, space, video, quiet):
+    """Composite an existing OUT folder of howard matte again, without the network.
+
+    Writes OUT/com/ (one PNG per frame) from OUT/rgba/ (or OUT/pha/ + OUT/fgr/).
+    """
+    from .recomposite import composite_folder
+
+    summary = composite_folder(out, background, mode=mode, space=space, video=video,
+                               progress=not quiet)
+    if not quiet:
+        click.echo(f"howard: composited {summary['frames']} frames into {summary['output']}"
+                   + (f" and {summary['video']}" if summary["video"] else ""), err=True)
 
 
 if __name__ == "__main__":

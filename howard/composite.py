@@ -3,13 +3,12 @@
 The compositing equation is ``C = a * F + (1 - a) * B`` per pixel, with the straight (not
 premultiplied) foreground ``F`` the network predicts, its alpha ``a`` and a background ``B``.
 
-Where it is evaluated matters. Pixel values in PNGs and videos are sRGB-encoded: roughly the
-square root of the light they stand for. Light mixes linearly, so a hair that covers half a
-pixel gives half the light of each side only when the mix is done on decoded (linear-light)
-values; mixing the encoded values darkens soft edges and motion blur between a bright and a
-dark side. ``space='linear'``, the default, decodes sRGB to linear light, mixes, and encodes
-again; ``space='srgb'`` mixes the encoded values as most editing programs do by default, for
-when a result must match one of them. Alpha is coverage, never gamma-encoded, in both cases.
+Where it is evaluated matters. PNG and video values are sRGB-encoded, roughly light to the
+power 1/2.2, while light mixes linearly: a hair covering half a pixel gives half the light of
+each side only when decoded (linear-light) values are mixed; mixing encoded values darkens soft
+edges and motion blur between a bright and a dark side. So ``space='linear'``, the default,
+decodes, mixes and encodes again; ``space='srgb'`` mixes the encoded values as most editing
+programs do by default, to match one of them. Alpha is coverage, never gamma-encoded.
 
 Backgrounds (:func:`parse_background`) are a colour, an image, or a clip (a video, an image
 folder or a printf pattern), scaled to cover the frame and streamed, looping when shorter than
@@ -17,19 +16,17 @@ the subject clip. :func:`composite_folder` re-composites an existing output fold
 running the network again.
 """
 
-import json
 import logging
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 from . import media
-from .errors import InputError, OutputError
-from .outputs import frame_name
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +172,8 @@ def cover(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 class Background:
     """Background frames for a clip of ``n_frames``: iterating yields ``(index, frame)``,
-    frame HxWx3 uint8 RGB at the requested size, index 0 to ``n_frames - 1``.
+    frame HxWx3 uint8 RGB at the requested size (shared between indices: do not modify it),
+    index 0 to ``n_frames - 1``.
 
     Attributes:
         kind: ``'colour'``, ``'image'`` (one still) or ``'clip'`` (streamed, looped).
@@ -238,17 +236,17 @@ def parse_background(spec: Union[PathLike, Sequence[int]], size: Tuple[int, int]
     Raises:
         InputError: ``spec`` is neither a colour nor readable media.
     """
-    h, w = size
-    name = str(spec)
-    if not isinstance(spec, (str, os.PathLike)):
-        rgb = tuple(int(c) for c in spec)
+    if isinstance(spec, (str, os.PathLike)):
+        name = os.fspath(spec)
+        rgb = parse_colour(name)
+    else:
+        name, rgb = str(spec), tuple(int(c) for c in spec)
         if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
-            raise InputError(f"background colour {spec!r} must be three values 0-255")
-        return Background("colour", name, size, n_frames, still=np.full((h, w, 3), rgb, np.uint8))
-    name = os.fspath(spec)
-    rgb = parse_colour(name)
+            raise InputError(f"background colour {spec!r} must be three values 0-255, e.g. "
+                             f"(0, 177, 64)")
     if rgb is not None:
-        return Background("colour", name, size, n_frames, still=np.full((h, w, 3), rgb, np.uint8))
+        still = np.full((size[0], size[1], 3), rgb, np.uint8)
+        return Background("colour", name, size, n_frames, still=still)
     if not Path(name).exists() and not re.search(r"%0?\d*d", Path(name).name):
         hint = ("a hex colour is written #rrggbb or #rgb" if name.strip().startswith("#")
                 else f"colours are {', '.join(COLOURS)} or #rrggbb")
@@ -259,190 +257,3 @@ def parse_background(spec: Union[PathLike, Sequence[int]], size: Tuple[int, int]
         still = cover(next(iter(source))[1], size)
         return Background("image", name, size, n_frames, still=still)
     return Background("clip", name, size, n_frames, source=source)
-
-
-# --- an output folder --------------------------------------------------------------------------
-
-def _read_png(path: Path) -> np.ndarray:
-    """A PNG as stored: HxW grey, HxWx3 RGB or HxWx4 RGBA; uint8 or uint16."""
-    try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError as e:
-        raise InputError(f"cannot read {str(path)!r}: {e.strerror}; check the file") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise InputError(f"cannot decode {str(path)!r} ({data.size} bytes) as PNG; the file may "
-                         f"be damaged: run howard matte again with --resume")
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4
-                             else cv2.COLOR_BGR2RGB)
-    return image
-
-
-def _numbers(names: List[str], kind: str, template: Optional[str]) -> Optional[List[int]]:
-    """Frame numbers of ``names`` written with ``template``; None if one does not fit."""
-    if not template:
-        return None
-    pattern = template.replace("{output}", kind)
-    field = re.search(r"%0?\d*d", pattern)
-    if field is None:
-        return None
-    regex = re.compile(re.escape(pattern[:field.start()]) + r"(\d+)" +
-                       re.escape(pattern[field.end():]) + r"\Z")
-    found = [regex.match(n) for n in names]
-    return None if not all(found) else [int(m.group(1)) for m in found]
-
-
-def _listing(folder: Path) -> List[str]:
-    names = [e.name for e in os.scandir(folder)
-             if e.is_file() and e.name.lower().endswith(".png") and not e.name.startswith(".")]
-    return sorted(names, key=media.natural_key)
-
-
-def _layers(root: Path) -> Tuple[str, List[str], Iterator]:
-    """(kind read, file names, iterator of (fgr HxWx3, pha HxW) per file) for ``root``."""
-    if (root / "rgba").is_dir() and _listing(root / "rgba"):
-        names = _listing(root / "rgba")
-
-        def rgba():
-            for n in names:
-                image = _read_png(root / "rgba" / n)
-                if image.ndim != 3 or image.shape[2] != 4:
-                    raise InputError(f"{str(root / 'rgba' / n)!r} has no alpha channel "
-                                     f"(shape {image.shape}); expected an RGBA PNG")
-                yield image[..., :3], image[..., 3]
-        return "rgba", names, rgba()
-    pha, fgr = root / "pha", root / "fgr"
-    if not (pha.is_dir() and fgr.is_dir() and _listing(pha)):
-        raise InputError(f"{str(root)!r} holds no rgba/ PNGs nor pha/ and fgr/ PNGs; run howard "
-                         f"matte with the rgba output (or pha and fgr) into it first")
-    names, fnames = _listing(pha), _listing(fgr)
-    if len(names) != len(fnames):
-        raise InputError(f"{str(pha)!r} has {len(names)} PNGs but {str(fgr)!r} has "
-                         f"{len(fnames)}; finish the run with howard matte --resume")
-
-    def pairs():
-        for n, fn in zip(names, fnames):
-            a = _read_png(pha / n)
-            yield _read_png(fgr / fn), (a if a.ndim == 2 else a[..., 0])
-    return "pha", names, pairs()
-
-
-def _advance(frames: Iterator[Tuple[int, np.ndarray]], index: int, what: str) -> np.ndarray:
-    for i, frame in frames:
-        if i == index:
-            return frame
-    raise InputError(f"{what} ended before frame {index}; check that it is the clip that was "
-                     f"matted")
-
-
-def composite_folder(out_dir: PathLike, background: Union[PathLike, Sequence[int]],
-                     mode: str = "over", space: str = "linear",
-                     outputs: Sequence[str] = ("com",), video: Optional[PathLike] = None,
-                     progress: bool = True, fps: Optional[float] = None) -> Dict:
-    """Composite the frames of a howard output folder again, without the network.
-
-    Reads ``out_dir/rgba/*.png`` (straight alpha, 8 or 16 bit; sorted by name) or, without
-    them, ``pha/`` with ``fgr/``, and writes ``out_dir/com/`` PNGs (8-bit RGB, the same names,
-    ``{output}`` in the run's name template becoming ``com``), each atomically.
-
-    Args:
-        out_dir: a folder written by ``howard matte``.
-        background: see :func:`parse_background`; in ``'inside'`` mode, the clip seen
-            through the subject.
-        mode: ``'over'`` puts the subject over ``background``; ``'inside'`` shows
-            ``background`` through the subject over the original frames, which are read from
-            the subject path recorded in ``out_dir/howard.json``.
-        space: ``'linear'`` or ``'srgb'`` (see :func:`composite`).
-        outputs: ``('com',)`` writes the PNGs; ``()`` only the video.
-        video: also write this ``.mp4`` (H.264, with the subject's sound when it has some).
-        progress: show a progress bar on stderr.
-        fps: frame rate of ``video``; default the subject's from howard.json, else 25.
-
-    Returns:
-        ``{"output": com folder or None, "frames": n, "video": path or None, "mode", "space"}``.
-
-    Raises:
-        InputError: no frames to read, a bad option, or no recorded subject in 'inside' mode.
-        OutputError: a file cannot be written.
-    """
-    root = Path(out_dir)
-    _check_space(space)
-    if mode not in MODES:
-        raise InputError(f"composite mode must be 'over' or 'inside', got {mode!r}")
-    unknown = [k for k in outputs if k != "com"]
-    if unknown or (not outputs and video is None):
-        raise InputError(f"composite outputs must be ('com',) or a video, got {tuple(outputs)} "
-                         f"and video={video!r}")
-    if video is not None and Path(video).suffix.lower() != ".mp4":
-        raise OutputError(f"composite video {os.fspath(video)!r} must end in .mp4")
-    if not root.is_dir():
-        raise InputError(f"output folder {str(root)!r} does not exist; give a folder written "
-                         f"by howard matte")
-    try:
-        meta = json.loads((root / "howard.json").read_text())
-    except (OSError, ValueError):
-        meta = {}
-    meta = meta if isinstance(meta, dict) else {}
-    settings, inputs = meta.get("settings") or {}, meta.get("inputs") or {}
-    subject_path = meta.get("subject") or inputs.get("subject")
-    kind, names, layers = _layers(root)
-    template = settings.get("name_template")
-    numbers = _numbers(names, kind, template)
-    start = int(settings.get("start_number") or 0)
-    if numbers is None or min(numbers) < start:
-        numbers, start, com_names = list(range(len(names))), 0, names
-    else:
-        com_names = [frame_name(template, "com", n) for n in numbers]
-    indices = [n - start for n in numbers]
-    size = _read_png(root / kind / names[0]).shape[:2]
-    bg = iter(parse_background(background, size, indices[-1] + 1))
-    subject = None
-    if mode == "inside":
-        if not subject_path:
-            raise InputError(f"'inside' mode needs the original frames, but {str(root)!r} has "
-                             f"no howard.json naming the subject; run howard matte there first")
-        source = media.open_source(subject_path)
-        if source.size != size:
-            raise InputError(f"subject {subject_path!r} is {source.size[1]}x{source.size[0]} but "
-                             f"the mattes are {size[1]}x{size[0]}; check howard.json")
-        subject = source.frames(0)
-    com_dir = root / "com" if outputs else None
-    if com_dir is not None:
-        try:
-            com_dir.mkdir(exist_ok=True)
-        except OSError as e:
-            raise OutputError(f"cannot create {str(com_dir)!r}: {e.strerror}; check the "
-                              f"folder's permissions") from None
-
-    def frames():
-        from tqdm import tqdm
-
-        with tqdm(total=len(names), unit="frame", disable=not progress, dynamic_ncols=True) as bar:
-            for name, out_name, index, (fgr, pha) in zip(names, com_names, indices, layers):
-                if fgr.shape[:2] != size or pha.shape != size:
-                    raise InputError(f"{name!r} is {fgr.shape[1]}x{fgr.shape[0]} but the first "
-                                     f"frame is {size[1]}x{size[0]}; every frame must match")
-                back = _advance(bg, index, f"background {background!r}")
-                if subject is None:
-                    com = composite(fgr, pha, back, space)
-                else:
-                    com = inside(_advance(subject, index, "subject clip"), pha, back, space)
-                if com_dir is not None:
-                    media.write_png(com_dir / out_name, com)
-                bar.update(1)
-                yield com
-
-    written = None
-    if video is not None:
-        rate = fps or inputs.get("subject_fps") or 25.0
-        audio = subject_path if subject_path and Path(subject_path).is_file() else None
-        from .encode import write_mp4
-
-        written = str(write_mp4(video, frames(), rate, audio_from=audio))
-    else:
-        for _ in frames():
-            pass
-    log.info("composited %d frames (%s, %s) from %s", len(names), mode, space, root)
-    return {"output": str(com_dir) if com_dir else None, "frames": len(names), "video": written,
-            "mode": mode, "space": space}

@@ -24,7 +24,7 @@ from typing import Dict, Optional, Sequence
 import cv2
 import numpy as np
 
-from . import __version__, media
+from . import __version__, composite, media, recomposite
 from .errors import InputError
 from .outputs import OutputFolder
 from .plate import PlateAligner
@@ -54,6 +54,11 @@ class Settings:
     png_level: int = 1
     name_template: str = "%05d.png"
     start_number: int = 0
+    premultiply: bool = False
+    background: Optional[str] = None
+    composite_mode: str = "over"
+    composite_space: str = "linear"
+    videos: Sequence[str] = ()
     extra: Dict = field(default_factory=dict)
 
 
@@ -85,12 +90,25 @@ def to_uint(x: np.ndarray, depth: int) -> np.ndarray:
     return (np.clip(x, 0.0, 1.0) * scale + 0.5).astype(dtype)
 
 
-def frame_images(kinds, src, bgr, out: Dict[str, np.ndarray], depth: int) -> Dict[str, np.ndarray]:
-    """The images to write for one frame, by output kind."""
+def frame_images(kinds, src, bgr, out: Dict[str, np.ndarray], depth: int,
+                 premultiply: bool = False, back: Optional[np.ndarray] = None,
+                 mode: str = "over", space: str = "linear") -> Dict[str, np.ndarray]:
+    """The images to write for one frame, by output kind.
+
+    Args:
+        src, bgr: HxWx3 uint8 RGB frame and aligned plate.
+        out: the network's float outputs for the frame (``pha`` HxW, ``fgr`` HxWx3, ...).
+        back: HxWx3 uint8 RGB new background (for ``com``).
+    """
     images = {}
     for kind in kinds:
         if kind == "rgba":
-            images[kind] = np.dstack([to_uint(out["fgr"], depth), to_uint(out["pha"], depth)])
+            rgba = np.dstack([to_uint(out["fgr"], depth), to_uint(out["pha"], depth)])
+            images[kind] = composite.premultiply(rgba) if premultiply else rgba
+        elif kind == "com":
+            pha8, fgr8 = to_uint(out["pha"], 8), to_uint(out["fgr"], 8)
+            images[kind] = (composite.composite(fgr8, pha8, back, space) if mode == "over"
+                            else composite.inside(src, pha8, back, space))
         elif kind in ("pha", "err", "ref"):
             images[kind] = to_uint(out[kind], depth if kind == "pha" else 8)
         elif kind == "fgr":
@@ -125,8 +143,9 @@ def _read_and_align(subject, aligner, start, lag, board, out_q, stop):
 
 def _settings_digest(settings: Settings, inputs: Dict) -> Dict:
     keep = {k: v for k, v in vars(settings).items() if k not in ("extra",)}
-    keep["outputs"] = list(settings.outputs)
-    return {"settings": keep, "inputs": {k: inputs[k] for k in ("subject", "plate")}}
+    # through JSON, so it compares equal to what howard.json gives back on --resume
+    return json.loads(json.dumps({"settings": keep,
+                                  "inputs": {k: inputs[k] for k in ("subject", "plate")}}))
 
 
 def _check_resumable(folder: OutputFolder, digest: Dict) -> None:
@@ -180,11 +199,22 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         raise InputError(f"batch size must be at least 1, got {settings.batch_size}")
     if not 0 <= settings.png_level <= 9:
         raise InputError(f"PNG compression level must be 0-9, got {settings.png_level}")
+    if "com" in settings.outputs and settings.background is None:
+        raise InputError("the com output needs a new background: add --background COLOUR, "
+                         "IMAGE or VIDEO")
+    if settings.composite_mode not in composite.MODES:
+        raise InputError(f"composite mode must be one of {composite.MODES}, got "
+                         f"{settings.composite_mode!r}")
+    if settings.composite_space not in composite.SPACES:
+        raise InputError(f"composite space must be one of {composite.SPACES}, got "
+                         f"{settings.composite_space!r}")
+    recomposite.check_videos(settings.videos, settings.outputs)
     folder = OutputFolder(out, settings.outputs, settings.name_template, settings.start_number)
     subject = media.open_source(subject_path)
     plate = media.open_source(plate_path)
     n_subject, n_plate = subject.count(), plate.count()
     h, w = subject.size
+    backdrop = _Backdrop(settings, (h, w), n_subject)
     scale = settings.backbone_scale or auto_backbone_scale(h, w)
     pixels = settings.sample_pixels or auto_sample_pixels(h, w)
     aligner = PlateAligner(plate, (h, w), n_subject=n_subject, n_plate=n_plate,
@@ -247,15 +277,21 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 raise item
             batch.append(item)
             if len(batch) == settings.batch_size:
-                fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log)
+                fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
+                                          backdrop)
                 done += len(batch)
                 bar.update(len(batch))
                 batch = []
         if batch:
-            fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log)
+            fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
+                                          backdrop)
             done += len(batch)
             bar.update(len(batch))
         writer.close()
+        if settings.videos:
+            meta["videos"] = recomposite.encode_videos(
+                folder, settings.videos, n_subject, subject.fps or 25.0,
+                subject_path if settings.composite_mode == "over" else None)
         status = "complete"
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after frame {done}; finished frames are kept, continue "
@@ -281,6 +317,23 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             "fallback_frames": fallbacks, "device": str(dev)}
 
 
+class _Backdrop:
+    """The new background frame by subject frame index, streamed (for the com output)."""
+
+    def __init__(self, settings: Settings, size, n_frames: int):
+        self.frames = None
+        if settings.background is not None and "com" in settings.outputs:
+            self.frames = iter(composite.parse_background(settings.background, size, n_frames))
+
+    def frame(self, index: int) -> Optional[np.ndarray]:
+        if self.frames is None:
+            return None
+        for i, frame in self.frames:
+            if i == index:
+                return frame
+        raise InputError(f"the background ended before frame {index}")
+
+
 def _inline(subject, aligner, start, lag, board):
     """The single-threaded producer (``workers=0``)."""
     for index, frame in subject.frames(start):
@@ -291,7 +344,8 @@ def _inline(subject, aligner, start, lag, board):
         yield index, frame, result
 
 
-def _matte_batch(batch, matter, settings, writer, board, align_log) -> int:
+def _matte_batch(batch, matter, settings, writer, board, align_log,
+                                          backdrop) -> int:
     src = np.stack([frame for _, frame, _ in batch])
     bgr = np.stack([a.bgr for _, _, a in batch])
     out = matter(src, bgr)
@@ -300,7 +354,9 @@ def _matte_batch(batch, matter, settings, writer, board, align_log) -> int:
         one = {k: v[i] for k, v in out.items()}
         mask = subject_mask(one["pha"])
         board.put(index, mask)
-        images = frame_images(settings.outputs, frame, result.bgr, one, settings.bit_depth)
+        images = frame_images(settings.outputs, frame, result.bgr, one, settings.bit_depth,
+                              settings.premultiply, backdrop.frame(index),
+                              settings.composite_mode, settings.composite_space)
         record = {"frame": index, **result.to_json()}
         align_log.write(json.dumps(record) + "\n")
         fallbacks += bool(result.fallback)

@@ -8,6 +8,7 @@ import pytest
 
 from howard import composite as comp
 from howard import encode, media
+from howard.recomposite import composite_folder
 from howard.errors import InputError, OutputError
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -154,7 +155,7 @@ class TestFolder:
         frames = rgba_frames(depth=depth)
         for i, f in enumerate(frames):
             media.write_png(tmp_path / "rgba" / f"{i:05d}.png", f)
-        summary = comp.composite_folder(tmp_path, "blue", progress=False)
+        summary = composite_folder(tmp_path, "blue", progress=False)
         assert summary["frames"] == 2 and summary["output"] == str(tmp_path / "com")
         names = sorted(p.name for p in (tmp_path / "com").iterdir())
         assert names == ["00000.png", "00001.png"]
@@ -173,7 +174,7 @@ class TestFolder:
             media.write_png(tmp_path / "fgr" / f"s_fgr.{i + 7:04d}.png", f[..., :3])
         settings = {"name_template": "s_{output}.%04d.png", "start_number": 7}
         (tmp_path / "howard.json").write_text(json.dumps({"settings": settings}))
-        comp.composite_folder(tmp_path, "#000", space="srgb", progress=False)
+        composite_folder(tmp_path, "#000", space="srgb", progress=False)
         names = sorted(p.name for p in (tmp_path / "com").iterdir())
         assert names == ["s_com.0007.png", "s_com.0008.png", "s_com.0009.png"]
 
@@ -181,7 +182,7 @@ class TestFolder:
         (tmp_path / "rgba").mkdir()
         media.write_png(tmp_path / "rgba" / "00000.png", rgba_frames(1)[0])
         with pytest.raises(InputError, match="howard.json"):
-            comp.composite_folder(tmp_path, "red", mode="inside", progress=False)
+            composite_folder(tmp_path, "red", mode="inside", progress=False)
 
     def test_inside_with_video(self, tmp_path):
         (tmp_path / "rgba").mkdir()
@@ -191,7 +192,7 @@ class TestFolder:
             media.write_png(tmp_path / "src" / f"{i}.png", np.full((12, 16, 3), 40, np.uint8))
         meta = {"inputs": {"subject": str(tmp_path / "src"), "subject_fps": 30.0}}
         (tmp_path / "howard.json").write_text(json.dumps(meta))
-        out = comp.composite_folder(tmp_path, "white", mode="inside",
+        out = composite_folder(tmp_path, "white", mode="inside",
                                     video=tmp_path / "com.mp4", progress=False)
         com = media.read_image(tmp_path / "com" / "00001.png")
         assert com[0, 0].tolist() == [255] * 3 and com[0, -1].tolist() == [40] * 3
@@ -200,6 +201,6 @@ class TestFolder:
 
     def test_empty_folder(self, tmp_path):
         with pytest.raises(InputError, match="rgba"):
-            comp.composite_folder(tmp_path, "red", progress=False)
+            composite_folder(tmp_path, "red", progress=False)
         with pytest.raises(OutputError, match=".mp4"):
-            comp.composite_folder(tmp_path, "red", video=tmp_path / "x.avi", progress=False)
+            composite_folder(tmp_path, "red", video=tmp_path / "x.avi", progress=False)

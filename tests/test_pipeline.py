@@ -194,3 +194,48 @@ class TestSettings:
         m = pipeline.subject_mask(pha, width=100)
         assert m.shape == (50, 100) and m.dtype == np.uint8
         assert m[25, 35] == 255 and m[5, 5] == 0
+
+
+class TestCompositeOutputs:
+    def test_com_videos_and_recomposite(self, clip, tmp_path):
+        from click.testing import CliRunner
+
+        from howard import composite, encode
+        from howard.cli import main
+
+        out = tmp_path / "com"
+        _matte(clip, out, outputs="rgba", background="#00ff00", videos="mov,mp4")
+        rgba = cv2.cvtColor(cv2.imread(str(out / "rgba" / "00001.png"), cv2.IMREAD_UNCHANGED),
+                            cv2.COLOR_BGRA2RGBA)
+        com = cv2.imread(str(out / "com" / "00001.png"))[..., ::-1]
+        green = np.zeros_like(com)
+        green[..., 1] = 255
+        np.testing.assert_array_equal(com, composite.composite(rgba[..., :3], rgba[..., 3],
+                                                               green))
+        alphas = [f[..., 3] for f in encode.read_alpha_video(out / "rgba.mov")]
+        assert len(alphas) == N_SUB
+        assert np.abs(alphas[1].astype(int) - rgba[..., 3]).max() <= 1
+        assert encode.probe(out / "com.mp4")["size"] == (H, W)
+        before = (out / "com" / "00003.png").read_bytes()
+        (out / "com" / "00003.png").unlink()
+        res = CliRunner().invoke(main, ["composite", str(out), "--background", "#00ff00", "-q"])
+        assert res.exit_code == 0, res.output
+        assert (out / "com" / "00003.png").read_bytes() == before
+
+    def test_premultiply(self, clip, reference, tmp_path):
+        out = tmp_path / "pre"
+        _matte(clip, out, outputs="rgba", premultiply=True)
+        straight = cv2.imread(str(reference[0] / "rgba" / "00000.png"), cv2.IMREAD_UNCHANGED)
+        pre = cv2.imread(str(out / "rgba" / "00000.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(pre[..., 3], straight[..., 3])
+        expect = straight[..., :3].astype(np.float32) * straight[..., 3:] / 255
+        assert np.abs(pre[..., :3] - expect).max() <= 1
+
+    def test_com_needs_background(self, clip, tmp_path):
+        from howard.errors import InputError
+
+        with pytest.raises(InputError, match="background"):
+            _matte(clip, tmp_path / "x", outputs="rgba,com")
+        with pytest.raises(InputError, match="add com"):
+            _matte(clip, tmp_path / "x", outputs="rgba", videos="mp4")
+        assert not (tmp_path / "x").exists()
