@@ -1,0 +1,245 @@
+"""How fast ``howard matte`` goes through a clip, and where the time goes.
+
+    python scripts/bench.py                       # 1920x1080, 24 frames, CPU
+    python scripts/bench.py --frames 100 --resolution 3840x2160 --device cuda
+
+Makes a synthetic handheld clip (or takes ``--subject``/``--plate``), then runs, each in a fresh
+process so peak memory is its own:
+
+* ``overlapped``: ``howard matte`` as users run it (reading, aligning, the network and PNG
+  writing overlap). Wall seconds per frame of the frame loop, and peak memory.
+* ``sequential``: the same with ``--workers 0`` (one stage after another), instrumented: CPU
+  seconds per frame of each stage (process CPU time while the stage runs, so the network's
+  and OpenCV's own threads count). Its files must be byte-identical to the overlapped run's.
+* ``model``: the network alone on the same frames and settings, seconds per frame (median).
+
+Prints a table (markdown) and writes it as JSON with ``--json``.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+STAGES = ("decode", "features+homography", "colour", "network", "encode")
+
+
+def make_clip(folder: Path, size, frames: int, seed: int = 0):
+    """A subject clip and a 1.2x longer plate clip, handheld-like, as H.264 files."""
+    from howard import encode
+    from howard.synth import background, person
+
+    h, w = size
+    rng = np.random.default_rng(seed)
+    margin = max(16, w // 40)
+    scene = (background(rng, (h + 2 * margin, w + 2 * margin)) * 255).astype(np.uint8)
+    small = (max(64, h // 4), max(64, w // 4))  # the figure is drawn small and scaled up
+    fgr, pha = person(rng, small)
+    import cv2
+    fgr = cv2.resize(fgr, (w, h), interpolation=cv2.INTER_LINEAR)
+    pha = cv2.resize(pha, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+
+    def view(t, phase):
+        dx = int(margin + margin * 0.8 * np.sin(t / 9 + phase))
+        dy = int(margin + margin * 0.6 * np.cos(t / 13 + phase))
+        return scene[dy:dy + h, dx:dx + w]
+
+    def subject():
+        for t in range(frames):
+            shift = np.roll(pha, t * 2, axis=1), np.roll(fgr, t * 2, axis=1)
+            yield (shift[1] * 255 * shift[0] + view(t, 0) * (1 - shift[0])).astype(np.uint8)
+
+    encode.write_mp4(folder / "subject.mp4", subject(), 24, crf=16)
+    encode.write_mp4(folder / "plate.mp4", (view(t, 1.3) for t in range(int(frames * 1.2))),
+                     24, crf=16)
+    return folder / "subject.mp4", folder / "plate.mp4"
+
+
+def _instrument(totals):
+    """Wrap the stage functions so each adds the process CPU time spent in it."""
+    from howard import color, infer, media, plate
+
+    inside = {"align": False}
+
+    def timed(key, fn):
+        def wrapper(*a, **k):
+            t = time.process_time()
+            inside[key] = True
+            try:
+                return fn(*a, **k)
+            finally:
+                inside[key] = False
+                totals[key] = totals.get(key, 0.0) + time.process_time() - t
+        return wrapper
+
+    def timed_frames(fn):
+        def wrapper(self, *a, **k):
+            it = fn(self, *a, **k)
+            while True:
+                t = time.process_time()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                finally:
+                    spent = time.process_time() - t
+                    totals["decode"] = totals.get("decode", 0.0) + spent
+                    if inside["align"]:  # the plate, read inside align()
+                        totals["plate_decode"] = totals.get("plate_decode", 0.0) + spent
+                yield item
+        return wrapper
+
+    for cls in {type(c) for c in media.FrameSource.__subclasses__()} | set(
+            media.FrameSource.__subclasses__()):
+        if "frames" in vars(cls):
+            cls.frames = timed_frames(cls.frames)
+    color.fit_gain_bias = timed("colour", color.fit_gain_bias)
+    color.apply_gain_bias = timed("colour", color.apply_gain_bias)
+    plate.PlateAligner.align = timed("align", plate.PlateAligner.align)
+    infer.Matter.__call__ = timed("network", infer.Matter.__call__)
+    media.write_png = timed("encode", media.write_png)
+
+
+def child(args):
+    """One measured run in this process; prints a JSON line."""
+    import howard
+
+    opts = dict(weights=args.weights, device=args.device, outputs=args.outputs,
+                progress=False, png_level=args.png_level)
+    result = {}
+    if args.child == "model":
+        import torch
+        from howard import infer, media, pipeline, plate
+        from howard.weights import load_model
+
+        src = media.open_source(args.subject)
+        h, w = src.size
+        dev = infer.select_device(args.device)
+        infer.configure_threads(None)
+        model = load_model(args.weights, None, refine=True, device=dev,
+                           backbone_scale=pipeline.auto_backbone_scale(h, w),
+                           sample_pixels=pipeline.auto_sample_pixels(h, w))
+        matter = infer.Matter(model, dev)
+        aligner = plate.PlateAligner(args.plate, (h, w), n_subject=args.frames)
+        pairs = [(f, aligner.align(i, f).bgr) for i, f in src.frames(0)]
+        times = []
+        for f, b in pairs:
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            matter(f, b)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        result["model_s"] = statistics.median(times[1:] if len(times) > 2 else times)
+    else:
+        totals = {}
+        if args.child == "sequential":
+            _instrument(totals)
+        summary = howard.matte(args.subject, args.plate, args.out,
+                               workers=0 if args.child == "sequential" else None, **opts)
+        n = summary["processed"]
+        result.update(loop_s=summary["seconds"] / n, frames=n)
+        if totals:
+            stages = {"decode": totals.get("decode", 0.0), "colour": totals.get("colour", 0.0),
+                      "network": totals.get("network", 0.0), "encode": totals.get("encode", 0.0)}
+            # align() includes the plate's decoding and the colour fit: count those once
+            stages["features+homography"] = max(0.0, totals.get("align", 0.0)
+                                                - totals.get("plate_decode", 0.0)
+                                                - stages["colour"])
+            result["cpu_per_frame"] = {k: v / n for k, v in stages.items()}
+        result["digest"] = _digest(Path(args.out))
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*.png")):
+        if ".howard" not in p.parts:
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def _spawn(kind, args, subject, plate, out):
+    cmd = [sys.executable, __file__, "--child", kind, "--subject", str(subject), "--plate",
+           str(plate), "--out", str(out), "--device", args.device, "--outputs", args.outputs,
+           "--png-level", str(args.png_level), "--frames", str(args.frames)]
+    if args.weights:
+        cmd += ["--weights", args.weights]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
+    if res.returncode != 0 or not lines:
+        sys.exit(f"bench: the {kind} run failed:\n{res.stderr[-2000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--resolution", default="1920x1080", help="WxH of the synthetic clip")
+    p.add_argument("--subject")
+    p.add_argument("--plate")
+    p.add_argument("--weights")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--outputs", default="rgba")
+    p.add_argument("--png-level", type=int, default=1)
+    p.add_argument("--runs", default="overlapped,sequential,model")
+    p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args)
+    w, h = (int(v) for v in args.resolution.lower().split("x"))
+    with tempfile.TemporaryDirectory(prefix="howard-bench-") as tmp:
+        tmp = Path(tmp)
+        if args.subject and args.plate:
+            subject, plate = args.subject, args.plate
+        else:
+            t = time.perf_counter()
+            subject, plate = make_clip(tmp, (h, w), args.frames)
+            print(f"made a {w}x{h} clip of {args.frames} frames in "
+                  f"{time.perf_counter() - t:.0f} s", file=sys.stderr)
+        runs = {}
+        for kind in args.runs.split(","):
+            runs[kind] = _spawn(kind, args, subject, plate, tmp / kind)
+            print(f"{kind}: {runs[kind]}", file=sys.stderr)
+    report(args, runs, (w, h))
+
+
+def report(args, runs, size):
+    rows = [f"| {size[0]}x{size[1]}, {args.frames} frames, {args.device}, outputs {args.outputs}, "
+            f"{os.cpu_count()} CPUs | |", "|---|---:|"]
+    if "overlapped" in runs:
+        rows.append(f"| end to end, wall s/frame | {runs['overlapped']['loop_s']:.3f} |")
+        rows.append(f"| end to end, peak memory MB | {runs['overlapped']['peak_mb']:.0f} |")
+    if "sequential" in runs:
+        seq = runs["sequential"]
+        rows.append(f"| sequential (--workers 0), wall s/frame | {seq['loop_s']:.3f} |")
+        for k in STAGES:
+            rows.append(f"| CPU s/frame: {k} | {seq['cpu_per_frame'][k]:.3f} |")
+    if "model" in runs:
+        rows.append(f"| model only, s/frame (median) | {runs['model']['model_s']:.3f} |")
+    if "overlapped" in runs and "model" in runs:
+        rows.append(f"| end to end / model only | "
+                    f"{runs['overlapped']['loop_s'] / runs['model']['model_s']:.2f} |")
+    if "overlapped" in runs and "sequential" in runs:
+        same = runs["overlapped"]["digest"] == runs["sequential"]["digest"]
+        rows.append(f"| overlapped files identical to sequential | {'yes' if same else 'NO'} |")
+    print("\n".join(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
