@@ -71,7 +71,7 @@ def _scores(pred, true):
     return metrics.frame_metrics(pred, true)
 
 
-def evaluate(model, stage, val, device, batch_size=4):
+def evaluate(model, args, val, device, batch_size=4):
     """Mean SAD / MSE / gradient error (whole frame and unknown band) on the validation set."""
     model.eval()
     rows = []
@@ -83,8 +83,16 @@ def evaluate(model, stage, val, device, batch_size=4):
             pha = out[0][:, 0].float().cpu().numpy()
             for p, t in zip(pha, part["pha"][:, 0].cpu().numpy()):
                 rows.append(_scores(p, t))
-    model.train()
+    _train_mode(model, args)
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def _train_mode(model, args):
+    """Training mode, except a frozen base keeps its batch-norm statistics fixed."""
+    model.train()
+    if getattr(args, "freeze_base", False):
+        for name in ("backbone", "aspp", "decoder"):
+            getattr(model, name).eval()
 
 
 def save_state(path, model, optimizer, progress, args):
@@ -102,14 +110,22 @@ def build(args, device):
     if args.init == "imagenet":
         log.info("initialised %d backbone tensors from ImageNet", init_imagenet(model))
     elif args.init not in ("none", None):
-        state, _, _ = read_checkpoint(args.init) if not args.init.endswith("last.pth") else (
-            torch.load(args.init, map_location="cpu", weights_only=False)["model"], None, None)
+        raw = torch.load(args.init, map_location="cpu", weights_only=False)
+        if isinstance(raw, dict) and "optimizer" in raw:  # a run's last.pth / best.pth
+            state = raw["model"]
+        else:
+            state = read_checkpoint(args.init)[0]
         own = model.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(usable, strict=False)
         log.info("initialised %d/%d tensors from %s", len(usable), len(own), args.init)
     model.to(device)
-    optimizer = torch.optim.Adam(param_groups(model, LRS[args.stage]))
+    lrs = LRS[args.stage]
+    if args.freeze_base:  # train the refiner alone: no backward through the base network
+        for name in ("backbone", "aspp", "decoder"):
+            getattr(model, name).requires_grad_(False)
+        lrs = {"refiner": lrs["refiner"]}
+    optimizer = torch.optim.Adam(param_groups(model, lrs))
     for group in optimizer.param_groups:
         group["lr"] *= args.lr_scale
     return model, optimizer
@@ -162,7 +178,7 @@ def train(args):
     started, last_save, last_val = time.time(), time.time(), time.time()
     seconds0, window, window_start = progress["seconds"], [], time.time()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    model.train()
+    _train_mode(model, args)
     for batch in loader:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         with autocast:
@@ -192,7 +208,7 @@ def train(args):
             log.info("%s", rec)
             window, window_start = [], now
         if now - last_val > args.val_minutes * 60 or stop["now"]:
-            scores = evaluate(model, args.stage, val, device)
+            scores = evaluate(model, args, val, device)
             progress["val"] = scores
             logf.write(json.dumps({"step": progress["step"], "samples": progress["samples"],
                                    "val": scores}) + "\n")
@@ -224,6 +240,8 @@ def main(argv=None):
     p.add_argument("--crop", type=int, nargs=2, default=(256, 384), metavar=("MIN", "MAX"))
     p.add_argument("--backbone-scale", type=float, default=0.25)
     p.add_argument("--sample-pixels", type=int, default=20_000)
+    p.add_argument("--freeze-base", action="store_true",
+                   help="refine stage: train only the refiner (much cheaper per sample)")
     p.add_argument("--lr-scale", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
