@@ -110,9 +110,9 @@ class MattingBase(nn.Module):
         [0,1] and ``hid`` (B,32,H,W) >= 0."""
         check_size(src, bgr)
         x = self.raw(src, bgr)
-        pha = x[:, 0:1].clamp(0.0, 1.0)
-        fgr = (x[:, 1:4] + src).clamp(0.0, 1.0)
-        err = x[:, 4:5].clamp(0.0, 1.0)
+        pha = clamp01(x[:, 0:1])
+        fgr = clamp01(x[:, 1:4] + src)
+        err = clamp01(x[:, 4:5])
         hid = x[:, 5:].relu()
         return pha, fgr, err, hid
 
@@ -151,15 +151,24 @@ class MattingRefine(MattingBase):
         bgr_sm = F.interpolate(bgr, scale_factor=self.backbone_scale, mode="bilinear",
                                align_corners=False, recompute_scale_factor=True)
         x = self.raw(src_sm, bgr_sm)
-        pha_sm = x[:, 0:1].clamp(0.0, 1.0)
+        pha_sm = clamp01(x[:, 0:1])
         fgr_res_sm = x[:, 1:4]
-        err_sm = x[:, 4:5].clamp(0.0, 1.0)
+        err_sm = clamp01(x[:, 4:5])
         hid_sm = x[:, 5:].relu()
         pha, fgr_res, ref_sm = self.refiner(src, bgr, pha_sm, fgr_res_sm, err_sm, hid_sm)
-        pha = pha.clamp(0.0, 1.0)
-        fgr = (fgr_res + src).clamp(0.0, 1.0)
-        fgr_sm = (fgr_res_sm + src_sm).clamp(0.0, 1.0)
+        pha = clamp01(pha)
+        fgr = clamp01(fgr_res + src)
+        fgr_sm = clamp01(fgr_res_sm + src_sm)
         return pha, fgr, pha_sm, fgr_sm, err_sm, ref_sm
+
+
+def clamp01(x: torch.Tensor) -> torch.Tensor:
+    """Clamp to [0, 1]. While training, gradients pass through the clamp (straight-through):
+    with a hard clamp an output pushed below 0 everywhere gets no gradient and stays an empty
+    matte for good. Values are the same either way."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return x + (x.clamp(0.0, 1.0) - x).detach()
+    return x.clamp(0.0, 1.0)
 
 
 def build_model(variant: str = "mobilenetv2", refine: bool = True, **refine_options) -> nn.Module:

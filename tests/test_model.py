@@ -218,3 +218,16 @@ def test_base_is_trainable_one_step():
     pha, *_ = model(src, bgr)
     pha.mean().backward()
     assert model.backbone.features[0][0].weight.grad is not None
+
+
+def test_training_gradients_pass_the_clamp():
+    """An alpha pushed below 0 everywhere still learns (no dead, empty matte)."""
+    from howard.model import clamp01
+
+    x = torch.full((1, 1, 4, 4), -3.0, requires_grad=True)
+    y = clamp01(x)
+    assert torch.equal(y, torch.zeros_like(y))
+    (y - 1).abs().mean().backward()
+    assert (x.grad < 0).all()
+    with torch.no_grad():
+        assert torch.equal(clamp01(x), torch.zeros_like(x))
