@@ -53,7 +53,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
             ``out/rgba.mov``, ``out/rgba.webm``, ``out/com.mp4`` once every frame is done.
         overwrite, resume: how to treat a non-empty ``out``.
         progress: show a progress bar.
-        workers: writer threads (0: everything in one thread).
+        workers: writer threads (0: everything in one thread; default: CPU count - 1, at
+            least 1).
         threads: network threads on CPU.
         command: the command line recorded in howard.json.
 

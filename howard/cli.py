@@ -107,7 +107,8 @@ def main(verbose):
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in a non-empty folder.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Writer threads; 0 runs every stage in one thread (default: CPU count).")
+              help="Writer threads; 0 runs every stage in one thread (default: CPU count - 1, "
+                   "at least 1).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads for the network on CPU (default: CPU count).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")

@@ -3,7 +3,7 @@
 import copy
 import logging
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -13,6 +13,8 @@ from torch import nn
 from .errors import HowardError
 
 log = logging.getLogger(__name__)
+
+OUTPUTS = ("pha", "fgr", "err", "ref")
 
 
 def select_device(device: Optional[str] = None) -> torch.device:
@@ -121,24 +123,38 @@ class Matter:
         return x.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
 
     @torch.inference_mode()
-    def __call__(self, src: np.ndarray, bgr: np.ndarray) -> Dict[str, np.ndarray]:
+    def __call__(self, src: np.ndarray, bgr: np.ndarray,
+                 outputs: Iterable[str] = OUTPUTS) -> Dict[str, np.ndarray]:
         """Matte a batch.
 
         Args:
             src: (B,H,W,3) or (H,W,3) uint8 RGB subject frames.
             bgr: same shape, the aligned plates.
+            outputs: which of :data:`OUTPUTS` to return; the full-size error and refinement
+                maps cost two upsamplings, so a caller that writes neither leaves them out.
 
         Returns:
-            dict of float32 numpy arrays in [0,1]: ``pha`` (B,H,W), ``fgr`` (B,H,W,3),
-            ``err`` (B,H,W) (the coarse error map resized to full size) and ``ref`` (B,H,W)
-            (1 where a patch was refined).
+            dict of float32 numpy arrays in [0,1], those asked for of: ``pha`` (B,H,W),
+            ``fgr`` (B,H,W,3) (a view of channel-first memory on the CPU, not a copy), ``err``
+            (B,H,W) (the coarse error map resized to full size) and ``ref`` (B,H,W) (1 where a
+            patch was refined).
         """
+        want = set(outputs)
+        unknown = want - set(OUTPUTS)
+        if unknown:
+            raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
         s, size = pad_to_multiple(self.to_tensor(src))
         b, _ = pad_to_multiple(self.to_tensor(bgr))
         pha, fgr, _, _, err_sm, ref_sm = self.model(s, b)
         h, w = size
-        err = F.interpolate(err_sm, s.shape[-2:], mode="bilinear", align_corners=False)
-        ref = F.interpolate(ref_sm, s.shape[-2:], mode="nearest")
-        out = {"pha": pha[:, 0, :h, :w], "fgr": fgr[:, :, :h, :w].permute(0, 2, 3, 1),
-               "err": err[:, 0, :h, :w], "ref": ref[:, 0, :h, :w]}
+        out = {}
+        if "pha" in want:
+            out["pha"] = pha[:, 0, :h, :w]
+        if "fgr" in want:
+            out["fgr"] = fgr[:, :, :h, :w].permute(0, 2, 3, 1)
+        if "err" in want:
+            err = F.interpolate(err_sm, s.shape[-2:], mode="bilinear", align_corners=False)
+            out["err"] = err[:, 0, :h, :w]
+        if "ref" in want:
+            out["ref"] = F.interpolate(ref_sm, s.shape[-2:], mode="nearest")[:, 0, :h, :w]
         return {k: v.float().cpu().numpy() for k, v in out.items()}

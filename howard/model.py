@@ -166,7 +166,7 @@ def clamp01(x: torch.Tensor) -> torch.Tensor:
     """Clamp to [0, 1]. While training, gradients pass through the clamp (straight-through):
     with a hard clamp an output pushed below 0 everywhere gets no gradient and stays an empty
     matte for good. Values are the same either way."""
-    if torch.is_grad_enabled() and x.requires_grad:
+    if x.requires_grad and torch.is_grad_enabled() and not torch.jit.is_tracing():
         return x + (x.clamp(0.0, 1.0) - x).detach()
     return x.clamp(0.0, 1.0)
 

@@ -1,15 +1,21 @@
 """The per-frame loop: read, align, matte, write; overlapped, resumable.
 
-Three kinds of work run at once: a thread reads subject frames and aligns the plate to them, the
-calling thread runs the network, and a pool of writer threads encodes PNGs. Queues between them
-are bounded, so memory stays flat however long the clip. The work done for a frame does not
-depend on the timing of the threads (``workers=0`` runs everything in one thread and writes the
-same bytes).
+Four kinds of work run at once: a thread reads subject frames and chooses the plate frame and
+homography for each, a second warps and colour-matches the chosen plate (for one frame while the
+first chooses for the next), the calling thread runs the network, and a pool of writer threads
+makes and encodes the PNGs. Queues between them are bounded, so memory stays flat however long
+the clip. The work done for a frame does not depend on the timing of the threads (``workers=0``
+runs everything in one thread and writes the same bytes).
+
+On a CPU run the network's threads take every core; the other threads run at a lower priority
+(see :func:`howard.stages.yield_to_network`) and OpenCV is kept to one thread, so they fill the
+time between network passes instead of slowing the passes down.
 
 The subject mask used to keep features off the subject comes from the alpha of frame
 ``t - lag`` (``lag`` = 2 x batch size), the newest alpha a pipelined run is sure to have.
 """
 
+import functools
 import json
 import logging
 import math
@@ -18,8 +24,9 @@ import queue
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -28,7 +35,7 @@ from . import __version__, composite, media, recomposite
 from .errors import InputError
 from .outputs import OutputFolder
 from .plate import PlateAligner
-from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer
+from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +92,16 @@ def subject_mask(pha: np.ndarray, width: int = 480) -> np.ndarray:
 
 
 def to_uint(x: np.ndarray, depth: int) -> np.ndarray:
-    """float in [0,1] -> uint8 (depth 8) or uint16 (depth 16), rounded."""
+    """float in [0,1] -> uint8 (depth 8) or uint16 (depth 16), rounded.
+
+    One float temporary, worked on in place and laid out as ``x`` is (a channel-first view
+    stays channel-first until the cast), instead of three: fewer passes over a full HD frame.
+    """
     scale, dtype = (255.0, np.uint8) if depth == 8 else (65535.0, np.uint16)
-    return (np.clip(x, 0.0, 1.0) * scale + 0.5).astype(dtype)
+    y = np.multiply(x, np.float32(scale), dtype=np.float32)
+    np.add(y, np.float32(0.5), out=y)
+    np.clip(y, 0.0, scale + 0.5, out=y)  # the cast truncates: rounds to nearest from here
+    return y.astype(dtype)
 
 
 def frame_images(kinds, src, bgr, out: Dict[str, np.ndarray], depth: int,
@@ -118,27 +132,59 @@ def frame_images(kinds, src, bgr, out: Dict[str, np.ndarray], depth: int,
     return images
 
 
-def _read_and_align(subject, aligner, start, lag, board, out_q, stop):
-    """Producer thread body: subject frames from ``start``, each with its aligned plate."""
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    """``q.put(item)``, giving up once ``stop`` is set (the consumer has gone)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
+
+
+def _choose_plates(subject, aligner, start, lag, board, out_q, stop, background):
+    """First producer thread: subject frames from ``start``, each with its plate frame and
+    homography chosen (:meth:`PlateAligner.choose`)."""
+    if background:
+        yield_to_network()
     try:
         for index, frame in subject.frames(start):
             if stop.is_set():
                 break
             mask = board.get(index - lag)
             started = time.perf_counter()
-            result = aligner.align(index, frame, mask)
+            result = aligner.choose(index, frame, mask)
             result.seconds = time.perf_counter() - started
-            while not stop.is_set():
-                try:
-                    out_q.put((index, frame, result), timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-        out_q.put(_DONE)
+            _put(out_q, (index, frame, result), stop)
+        _put(out_q, _DONE, stop)
     except Stopped:
-        out_q.put(_DONE)
-    except BaseException as e:  # handed to the consumer, which re-raises it
-        out_q.put(e)
+        _put(out_q, _DONE, stop)
+    except BaseException as e:  # handed down the line to the consumer, which re-raises it
+        _put(out_q, e, stop)
+
+
+def _render_plates(aligner, in_q, out_q, stop, background):
+    """Second producer thread: renders each chosen plate (:meth:`PlateAligner.render`)
+    while the first chooses for the next frame, so the two halves of the work use two
+    cores between network passes."""
+    if background:
+        yield_to_network()
+    try:
+        while not stop.is_set():
+            try:
+                item = in_q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is _DONE or isinstance(item, BaseException):
+                _put(out_q, item, stop)
+                return
+            index, frame, result = item
+            started = time.perf_counter()
+            aligner.render(result, frame)
+            result.seconds += time.perf_counter() - started
+            _put(out_q, (index, frame, result), stop)
+    except BaseException as e:
+        _put(out_q, e, stop)
 
 
 def _settings_digest(settings: Settings, inputs: Dict) -> Dict:
@@ -247,7 +293,15 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         folder.reset_done(start)
 
     threads = infer.configure_threads(threads)
-    workers = (os.cpu_count() or 2) if workers is None else workers
+    cores = os.cpu_count() or 2
+    # one core is the aligning thread's; the others write PNGs
+    workers = max(1, cores - 1) if workers is None else workers
+    on_cpu = dev.type == "cpu"
+    background = yield_to_network if on_cpu else None
+    # plate frames are decoded and described ahead, beside the choosing (same features)
+    plate_pool = (ThreadPoolExecutor(1, thread_name_prefix="howard-plate",
+                                     initializer=background) if workers > 0 else None)
+    aligner.plates.executor = plate_pool
     matter = infer.Matter(model, dev)
     meta = {"command": command or " ".join(sys.argv), "version": __version__,
             "versions": _versions(), "device": str(dev), "threads": threads,
@@ -255,19 +309,27 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             "status": "running", "frames_done": start}
     media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
 
-    writer = Writer(folder, settings.png_level, workers, lag)
+    writer = Writer(folder, settings.png_level, workers, lag, background=on_cpu)
     writer.set_start(start)
     align_log = open(folder.root / "alignment.jsonl", "a")
     stop = threading.Event()
+    chosen_q: queue.Queue = queue.Queue(maxsize=settings.batch_size)
     out_q: queue.Queue = queue.Queue(maxsize=2 * settings.batch_size)
-    producer = threading.Thread(target=_read_and_align, daemon=True, name="howard-align",
-                                args=(subject, aligner, start, lag, board, out_q, stop))
+    producers = [
+        threading.Thread(target=_choose_plates, daemon=True, name="howard-align",
+                         args=(subject, aligner, start, lag, board, chosen_q, stop, on_cpu)),
+        threading.Thread(target=_render_plates, daemon=True, name="howard-render",
+                         args=(aligner, chosen_q, out_q, stop, on_cpu))]
     bar = Progress(progress, n_subject, start)
     started, fallbacks, done = time.perf_counter(), 0, start
     status = "interrupted"
+    cv_threads = cv2.getNumThreads()
+    if on_cpu:  # the network has the cores: OpenCV threads would only pre-empt it
+        cv2.setNumThreads(1)
     try:
         if workers > 0:
-            producer.start()
+            for producer in producers:
+                producer.start()
             source = iter(lambda: out_q.get(), _DONE)
         else:
             source = _inline(subject, aligner, start, lag, board)
@@ -284,7 +346,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 batch = []
         if batch:
             fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                          backdrop)
+                                      backdrop)
             done += len(batch)
             bar.update(len(batch))
         writer.close()
@@ -306,6 +368,9 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 pass
         align_log.close()
         bar.close()
+        cv2.setNumThreads(cv_threads)
+        if plate_pool is not None:
+            plate_pool.shutdown(wait=False, cancel_futures=True)
         seconds = time.perf_counter() - started
         meta.update(status=status, frames_done=folder.first_unfinished(),
                     seconds=round(seconds, 3))
@@ -344,19 +409,32 @@ def _inline(subject, aligner, start, lag, board):
         yield index, frame, result
 
 
+def network_outputs(kinds: Sequence[str]) -> Tuple[str, ...]:
+    """The network outputs that the output ``kinds`` are made from (``pha`` always: it is
+    also the subject mask for aligning later frames)."""
+    kinds = set(kinds)
+    need = {"pha"} | ({"fgr"} if kinds & {"rgba", "fgr", "com"} else set()) | (
+        kinds & {"err", "ref"})
+    return tuple(k for k in ("pha", "fgr", "err", "ref") if k in need)
+
+
 def _matte_batch(batch, matter, settings, writer, board, align_log,
-                                          backdrop) -> int:
-    src = np.stack([frame for _, frame, _ in batch])
-    bgr = np.stack([a.bgr for _, _, a in batch])
-    out = matter(src, bgr)
+                 backdrop) -> int:
+    if len(batch) == 1:  # a view, not a copy: two full frames less to move per frame
+        src, bgr = batch[0][1][None], batch[0][2].bgr[None]
+    else:
+        src = np.stack([frame for _, frame, _ in batch])
+        bgr = np.stack([a.bgr for _, _, a in batch])
+    out = matter(src, bgr, network_outputs(settings.outputs))
     fallbacks = 0
     for i, (index, frame, result) in enumerate(batch):
         one = {k: v[i] for k, v in out.items()}
         mask = subject_mask(one["pha"])
         board.put(index, mask)
-        images = frame_images(settings.outputs, frame, result.bgr, one, settings.bit_depth,
-                              settings.premultiply, backdrop.frame(index),
-                              settings.composite_mode, settings.composite_space)
+        images = functools.partial(
+            frame_images, settings.outputs, frame, result.bgr, one, settings.bit_depth,
+            settings.premultiply, backdrop.frame(index), settings.composite_mode,
+            settings.composite_space)
         record = {"frame": index, **result.to_json()}
         align_log.write(json.dumps(record) + "\n")
         fallbacks += bool(result.fallback)

@@ -8,11 +8,13 @@ the last good homography is reused (identity before there is one) and the frame 
 one bad frame never stops a run.
 
 The plate clip is streamed: :class:`PlateWindow` holds only the current candidates (at most
-``2 * window + 2`` frames) with their features, computed once per plate frame.
+``2 * window + 2`` frames, and in a pipelined run the next couple read ahead) with their
+features, computed once per plate frame.
 """
 
 import logging
 import os
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -113,11 +115,16 @@ class PlateWindow:
         length: frames in the plate (``source.count()`` when None).
         method, n_features, work_width: feature settings (see :func:`align.detect`).
         small_width: width of the copies used for scoring and refinement.
+        executor: when given, the next ``ahead`` plate frames are decoded and described on it
+            while the caller works on the current ones (the same frames and features as
+            without it, sooner). All decoding then happens there, one job at a time.
+        ahead: frames read ahead at most.
     """
 
     def __init__(self, source: FrameSource, size: Tuple[int, int], plate_fit: str = "error",
-                 length: Optional[int] = None, method: str = "orb", n_features: int = 3000,
-                 work_width: int = 960, small_width: int = 640):
+                 length: Optional[int] = None, method: str = "orb", n_features: int = 2000,
+                 work_width: int = 960, small_width: int = 640,
+                 executor: Optional[Executor] = None, ahead: int = 2):
         plate_crop(source.size, size, plate_fit)  # a bad aspect fails here, not mid-run
         self.source, self.size, self.plate_fit = source, size, plate_fit
         self.length = source.count() if length is None else int(length)
@@ -126,43 +133,81 @@ class PlateWindow:
         self.frames: Dict[int, PlateFrame] = {}
         self._it, self._next = None, 0
         self.decoded = self.described = 0
+        self.executor, self.ahead = executor, ahead
+        self._spare: Dict[int, PlateFrame] = {}  # read ahead, not asked for yet
+        self._job: Optional[Future] = None
+        self._ended: Optional[int] = None  # where the clip ended, found by a job
 
     def fetch(self, indices) -> Dict[int, PlateFrame]:
         """The plate frames ``indices`` (those that exist), features computed; every other
         held frame is let go."""
+        self._settle()
         need = sorted(set(int(i) for i in indices if 0 <= i < self.length))
-        self.frames = {i: f for i, f in self.frames.items() if i in need}
+        held = {**self.frames, **self._spare}
+        self.frames = {i: f for i, f in held.items() if i in need}
+        self._spare = {i: f for i, f in self._spare.items() if need and i > need[-1]}
         missing = [i for i in need if i not in self.frames]
         if missing:
             if self._it is None or missing[0] < self._next:
                 self.close()
+                self._spare = {}
                 self._it, self._next = self.source.frames(missing[0]), missing[0]
-            for index, frame in self._it:
-                self._next, self.decoded = index + 1, self.decoded + 1
-                if index in missing:
-                    self.frames[index] = self._prepare(index, frame)
-                if index >= missing[-1]:
-                    break
-            else:
-                if self._next < self.length:
-                    log.warning("plate %s ended at frame %d, not %d as counted",
-                                self.source.name, self._next, self.length)
-                    self.length = self._next
-                self._it = None
+            while self._it is not None and self._next <= missing[-1]:
+                got = self._read()
+                if got is not None and got[0] in missing:
+                    self.frames[got[0]] = self._prepare(*got)
+            self._settle()
         for i in need:
             f = self.frames.get(i)
             if f is not None and f.features is None:
-                f.features = align.detect(f.rgb, **self.detect_args)
-                self.described += 1
+                self._describe(f)
+        if self.executor is not None and self._it is not None and len(self._spare) < self.ahead:
+            self._job = self.executor.submit(self._read_ahead)
         return {i: self.frames[i] for i in need if i in self.frames}
+
+    def _read(self) -> Optional[Tuple[int, np.ndarray]]:
+        """The next decoded ``(index, frame)``, or None at the end of the clip."""
+        got = next(self._it, None)
+        if got is None:
+            self._ended, self._it = self._next, None
+            return None
+        self._next, self.decoded = got[0] + 1, self.decoded + 1
+        return got
+
+    def _read_ahead(self) -> None:
+        """Job: decode, prepare and describe frames past those asked for, up to ``ahead``."""
+        while self._it is not None and len(self._spare) < self.ahead:
+            got = self._read()
+            if got is not None:
+                self._spare[got[0]] = self._describe(self._prepare(*got))
+
+    def _settle(self) -> None:
+        """Wait for the read-ahead job (re-raising its error); note where the clip ended."""
+        if self._job is not None:
+            job, self._job = self._job, None
+            job.result()
+        if self._ended is not None:
+            if self._ended < self.length:
+                log.warning("plate %s ended at frame %d, not %d as counted",
+                            self.source.name, self._ended, self.length)
+                self.length = self._ended
+            self._ended = None
 
     def _prepare(self, index: int, frame: np.ndarray) -> PlateFrame:
         rgb = fit_plate(frame, self.size, self.plate_fit)
         small = align.shrink(rgb, self.small_width)
         return PlateFrame(index, rgb, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
 
+    def _describe(self, f: PlateFrame) -> PlateFrame:
+        f.features = align.detect(f.rgb, **self.detect_args)
+        self.described += 1
+        return f
+
     def close(self) -> None:
         """Stop decoding (ends the ffmpeg process of a video plate)."""
+        if self._job is not None:
+            job, self._job = self._job, None
+            job.exception()  # wait: it may be using the decoder
         if self._it is not None:
             self._it.close()
             self._it = None
@@ -195,6 +240,11 @@ class Alignment:
         gain, bias: (3,) colour correction applied (bias in 0-1 units).
         refined: ``H`` was polished by ECC.
         tried: per candidate ``[plate_index, inliers, residual or None]``.
+        plate, busy: what :meth:`PlateAligner.render` still needs (the chosen plate frame
+            at full size, the subject mask at scoring size); None once rendered.
+
+    Between :meth:`PlateAligner.choose` and :meth:`PlateAligner.render`, ``bgr``,
+    ``valid``, ``gain`` and ``bias`` are None.
     """
 
     bgr: np.ndarray
@@ -210,6 +260,8 @@ class Alignment:
     refined: bool = False
     tried: List[list] = field(default_factory=list)
     seconds: Optional[float] = None
+    plate: Optional[np.ndarray] = field(default=None, repr=False)
+    busy: Optional[np.ndarray] = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         """Everything but the images, as plain JSON types (floats rounded)."""
@@ -249,7 +301,7 @@ class PlateAligner:
     def __init__(self, plate: Union[FrameSource, str, os.PathLike], size: Tuple[int, int], *,
                  n_subject: Optional[int] = None, n_plate: Optional[int] = None,
                  features: str = "orb", window: int = 3, plate_fit: str = "error",
-                 n_features: int = 3000, work_width: int = 960, dilate: float = 0.02,
+                 n_features: int = 2000, work_width: int = 960, dilate: float = 0.02,
                  min_inliers: int = 30, max_shift: float = 0.25, refine: bool = True,
                  smooth: float = 0.0, seed: int = 0):
         source = plate if isinstance(plate, FrameSource) else open_source(plate)
@@ -274,7 +326,7 @@ class PlateAligner:
         self.prev_H = self.good_H = np.array(record["H"], dtype=np.float64)
 
     def align(self, t: int, src: np.ndarray, pha: Optional[np.ndarray] = None) -> Alignment:
-        """Align the plate to subject frame ``t``.
+        """Align the plate to subject frame ``t``: :meth:`choose`, then :meth:`render`.
 
         Args:
             t: subject frame index.
@@ -282,6 +334,15 @@ class PlateAligner:
             pha: the subject's alpha from a recent frame, 2-D at any resolution (float 0-1,
                 uint8 0-255 or bool), or None. Grown by ``dilate``; features and colour
                 statistics stay off it.
+        """
+        return self.render(self.choose(t, src, pha), src)
+
+    def choose(self, t: int, src: np.ndarray, pha: Optional[np.ndarray] = None) -> Alignment:
+        """The plate frame and homography for subject frame ``t`` (arguments as for
+        :meth:`align`), without the warped plate: see :meth:`render`.
+
+        Frames must be chosen in order (each starts from the previous choice); rendering
+        may happen later and elsewhere.
         """
         h, w = self.size
         if src.shape[:2] != (h, w):
@@ -343,13 +404,26 @@ class PlateAligner:
         if best is not None:
             self.good_H = H
 
-        bgr, valid = align.warp_plate(frames[index].rgb, H, self.size)
-        trusted = valid & ~cv2.resize(busy.astype(np.uint8), (w, h),
+        return Alignment(None, None, H, index, n, res, best is None, reason, None, None,
+                         refined, tried, plate=frames[index].rgb, busy=busy)
+
+    def render(self, a: Alignment, src: np.ndarray) -> Alignment:
+        """Fill in ``a`` (from :meth:`choose` for ``src``): the plate warped to the frame,
+        colour-matched on the background, and filled from the frame where it does not reach.
+
+        Depends only on its arguments, so one thread can render a frame while another
+        chooses for the next. Returns ``a``.
+        """
+        h, w = self.size
+        bgr, valid = align.warp_plate(a.plate, a.H, self.size)
+        trusted = valid & ~cv2.resize(a.busy.astype(np.uint8), (w, h),
                                       interpolation=cv2.INTER_NEAREST).astype(bool)
-        gain, bias = color.fit_gain_bias(bgr, src, trusted)
-        bgr = align.fill_border(color.apply_gain_bias(bgr, gain, bias), src, valid)
-        return Alignment(bgr, valid, H, index, n, res, best is None, reason, gain, bias,
-                         refined, tried)
+        # 10,000 pixels pin three gains and biases down as well as 40,000, in a quarter of
+        # the time
+        gain, bias = color.fit_gain_bias(bgr, src, trusted, max_samples=10_000)
+        a.bgr = align.fill_border(color.apply_gain_bias(bgr, gain, bias), src, valid)
+        a.valid, a.gain, a.bias, a.plate, a.busy = valid, gain, bias, None, None
+        return a
 
     def _estimate(self, plate: PlateFrame, src_feat, prior):
         """(H, inliers, reason or None) for one candidate: matching guided by ``prior``
@@ -365,9 +439,15 @@ class PlateAligner:
                 return H, n, None
         return H, n, why
 
-    def _residual(self, plate: PlateFrame, H, f, src_small, busy, step: int = 2) -> float:
+    def _residual(self, plate: PlateFrame, H, f, src_small, busy,
+                  step: Optional[int] = None) -> float:
         """:func:`align.photometric_residual` on every ``step``-th pixel of the small copies;
-        the plate is warped straight onto that grid."""
+        the plate is warped straight onto that grid.
+
+        ``step`` defaults to 3 on copies at least 480 px wide (a 213x120 grid from 640 px tells
+        candidates apart as well as a finer one, at half the cost) and 2 on smaller ones.
+        """
+        step = step or (3 if src_small.shape[1] >= 480 else 2)
         grid = np.diag([1.0 / step, 1.0 / step, 1.0]) @ align.rescale_homography(H, f)
         src, busy = src_small[::step, ::step], busy[::step, ::step]
         warped, valid = align.warp_plate(plate.small, grid, src.shape[:2], erode=1)
@@ -377,8 +457,10 @@ class PlateAligner:
         """``H`` refined by :func:`align.refine_ecc` on background pixels, if still plausible."""
         Hs = align.rescale_homography(H, f)
         valid = align.warp_plate(plate.grey, Hs, src_small.shape[:2], erode=1)[1]
+        # from a feature estimate, steps after the second moved the corners by hundredths of a
+        # pixel on test clips: not worth their 10 ms each
         R = align.refine_ecc(cv2.cvtColor(src_small, cv2.COLOR_RGB2GRAY), plate.grey, H, f,
-                             valid & ~busy)
+                             valid & ~busy, iters=2)
         if R is None or align.check_homography(R, self.size, n, self.min_inliers,
                                                self.max_shift):
             return None

@@ -1,16 +1,38 @@
 """The moving parts of the frame loop: mask hand-over, PNG writers, progress, interruption."""
 
+import os
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 from . import media
 from .errors import HowardError
 from .outputs import OutputFolder
+
+
+def yield_to_network(steps: int = 19) -> None:
+    """Lower the calling thread's scheduling priority by ``steps`` nice levels (at most 19).
+
+    On a CPU run the network's threads keep every core busy; a reading or writing thread at
+    the same priority pre-empts one of them, and the network's other threads then wait for it
+    at their next barrier, so both go slower than one after the other. At a lower priority
+    these threads use what the network leaves (its single-threaded moments, the gaps between
+    frames). Processes the thread starts later (ffmpeg decoding a clip) inherit the lower
+    priority. Only Linux can renice one thread; elsewhere this does nothing.
+    """
+    get_id = getattr(threading, "get_native_id", None)
+    if not sys.platform.startswith("linux") or get_id is None:
+        return
+    try:
+        tid = get_id()
+        os.setpriority(os.PRIO_PROCESS, tid,
+                       min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+    except OSError:  # not allowed here: run at the normal priority
+        pass
 
 
 class MaskBoard:
@@ -56,11 +78,19 @@ class Interrupted(HowardError):
 
 
 class Writer:
-    """Writes each frame's files on a thread pool and records finished frames."""
+    """Makes and writes each frame's files on a thread pool and records finished frames.
 
-    def __init__(self, folder: OutputFolder, png_level: int, workers: int, lag: int):
+    The images are made on the pool too (``make`` in :meth:`submit`): turning the network's
+    float outputs into 8- or 16-bit pixels is as much work as some of the encoding, and the
+    network's thread has none to spare.
+    """
+
+    def __init__(self, folder: OutputFolder, png_level: int, workers: int, lag: int,
+                 background: bool = False):
         self.folder, self.png_level, self.lag = folder, png_level, lag
-        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+        self.pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="howard-write",
+                                        initializer=yield_to_network if background else None)
+                     if workers > 0 else None)
         self.slots = threading.Semaphore(max(2, 2 * workers))
         self.lock = threading.Lock()
         self.finished: set = set()
@@ -70,19 +100,22 @@ class Writer:
     def set_start(self, start: int) -> None:
         self.contiguous = start
 
-    def submit(self, index: int, images: Dict[str, np.ndarray], mask: np.ndarray) -> None:
+    def submit(self, index: int, make: Callable[[], Dict[str, np.ndarray]],
+               mask: np.ndarray) -> None:
+        """Write frame ``index``: the images ``make()`` returns, by output kind, and the
+        subject ``mask`` (kept for resuming)."""
         if self.errors:
             raise self.errors[0]
         if self.pool is None:
-            return self._write(index, images, mask)
+            return self._write(index, make, mask)
         self.slots.acquire()
-        future = self.pool.submit(self._write, index, images, mask)
+        future = self.pool.submit(self._write, index, make, mask)
         future.add_done_callback(lambda f: self.slots.release())
 
-    def _write(self, index, images, mask):
+    def _write(self, index, make, mask):
         try:
             media.write_png(self.folder.state / "mask" / f"{index:06d}.png", mask, level=1)
-            for kind, image in images.items():
+            for kind, image in make().items():
                 media.write_png(self.folder.path(kind, index), image, level=self.png_level)
             with self.lock:
                 self.folder.mark_done([index])

@@ -131,12 +131,13 @@ def child(args):
         matter = infer.Matter(model, dev)
         aligner = plate.PlateAligner(args.plate, (h, w), n_subject=args.frames)
         pairs = [(f, aligner.align(i, f).bgr) for i, f in src.frames(0)]
+        needs = pipeline.network_outputs(args.outputs.split(","))  # what a run computes
         times = []
         for f, b in pairs:
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             t = time.perf_counter()
-            matter(f, b)
+            matter(f, b, needs)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
