@@ -18,118 +18,31 @@ The subject mask used to keep features off the subject comes from the alpha of f
 import functools
 import json
 import logging
-import math
 import os
 import queue
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
 
-from . import __version__, composite, media, recomposite
-from .errors import InputError
+from . import __version__, media, recomposite
+from .frame_output import Backdrop, frame_images, network_outputs, subject_mask, to_uint
 from .outputs import OutputFolder
 from .plate import PlateAligner
+from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
+                       check_settings, settings_digest)
 from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
+
+__all__ = ["Settings", "auto_backbone_scale", "auto_sample_pixels", "subject_mask", "to_uint",
+           "frame_images", "run", "network_outputs"]
 
 log = logging.getLogger(__name__)
 
 _DONE = object()
-
-
-@dataclass
-class Settings:
-    """Everything that decides the bytes of the outputs (stored in howard.json)."""
-
-    weights: Optional[str] = None
-    variant: Optional[str] = None
-    backbone_scale: Optional[float] = None  # None: chosen from the frame size
-    refine_mode: str = "sampling"
-    sample_pixels: Optional[int] = None  # None: scaled from 80,000 at 1920x1080
-    threshold: float = 0.1
-    outputs: Sequence[str] = ("rgba",)
-    bit_depth: int = 8
-    features: str = "orb"
-    window: int = 3
-    plate_fit: str = "error"
-    batch_size: int = 1
-    png_level: int = 1
-    name_template: str = "%05d.png"
-    start_number: int = 0
-    premultiply: bool = False
-    background: Optional[str] = None
-    composite_mode: str = "over"
-    composite_space: str = "linear"
-    videos: Sequence[str] = ()
-    extra: Dict = field(default_factory=dict)
-
-
-def auto_backbone_scale(h: int, w: int) -> float:
-    """Base pass at roughly 270-540 px on the short side: 1/2 up to ~760 px, 1/4 for HD,
-    1/8 for 4K."""
-    return float(min(0.5, max(0.125, 2.0 ** round(math.log2(288 / min(h, w))))))
-
-
-def auto_sample_pixels(h: int, w: int) -> int:
-    """80,000 refined pixels at 1920x1080 (about 4% of the frame), in proportion elsewhere."""
-    return int(max(4_000, round(80_000 * h * w / (1920 * 1080) / 16) * 16))
-
-
-def subject_mask(pha: np.ndarray, width: int = 480) -> np.ndarray:
-    """The alpha handed to plate alignment as the subject's whereabouts, small and 8-bit.
-
-    Quantised so a resumed run, which reads masks back from PNG, aligns exactly as an
-    uninterrupted one. Args: pha (H,W) float [0,1]. Returns (h,w) uint8, ``width`` px wide.
-    """
-    h, w = pha.shape
-    small = cv2.resize(pha, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
-    return (np.clip(small, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def to_uint(x: np.ndarray, depth: int) -> np.ndarray:
-    """float in [0,1] -> uint8 (depth 8) or uint16 (depth 16), rounded.
-
-    One float temporary, worked on in place and laid out as ``x`` is (a channel-first view
-    stays channel-first until the cast), instead of three: fewer passes over a full HD frame.
-    """
-    scale, dtype = (255.0, np.uint8) if depth == 8 else (65535.0, np.uint16)
-    y = np.multiply(x, np.float32(scale), dtype=np.float32)
-    np.add(y, np.float32(0.5), out=y)
-    np.clip(y, 0.0, scale + 0.5, out=y)  # the cast truncates: rounds to nearest from here
-    return y.astype(dtype)
-
-
-def frame_images(kinds, src, bgr, out: Dict[str, np.ndarray], depth: int,
-                 premultiply: bool = False, back: Optional[np.ndarray] = None,
-                 mode: str = "over", space: str = "linear") -> Dict[str, np.ndarray]:
-    """The images to write for one frame, by output kind.
-
-    Args:
-        src, bgr: HxWx3 uint8 RGB frame and aligned plate.
-        out: the network's float outputs for the frame (``pha`` HxW, ``fgr`` HxWx3, ...).
-        back: HxWx3 uint8 RGB new background (for ``com``).
-    """
-    images = {}
-    for kind in kinds:
-        if kind == "rgba":
-            rgba = np.dstack([to_uint(out["fgr"], depth), to_uint(out["pha"], depth)])
-            images[kind] = composite.premultiply(rgba) if premultiply else rgba
-        elif kind == "com":
-            pha8, fgr8 = to_uint(out["pha"], 8), to_uint(out["fgr"], 8)
-            images[kind] = (composite.composite(fgr8, pha8, back, space) if mode == "over"
-                            else composite.inside(src, pha8, back, space))
-        elif kind in ("pha", "err", "ref"):
-            images[kind] = to_uint(out[kind], depth if kind == "pha" else 8)
-        elif kind == "fgr":
-            images[kind] = to_uint(out["fgr"], depth)
-        elif kind == "bgr":
-            images[kind] = bgr
-    return images
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:
@@ -187,26 +100,6 @@ def _render_plates(aligner, in_q, out_q, stop, background):
         _put(out_q, e, stop)
 
 
-def _settings_digest(settings: Settings, inputs: Dict) -> Dict:
-    keep = {k: v for k, v in vars(settings).items() if k not in ("extra",)}
-    # through JSON, so it compares equal to what howard.json gives back on --resume
-    return json.loads(json.dumps({"settings": keep,
-                                  "inputs": {k: inputs[k] for k in ("subject", "plate")}}))
-
-
-def _check_resumable(folder: OutputFolder, digest: Dict) -> None:
-    old = folder.read_settings()
-    if old is None:
-        return
-    for section in ("settings", "inputs"):
-        for key, value in digest[section].items():
-            if old.get(section, {}).get(key) != value:
-                raise InputError(
-                    f"cannot resume in {str(folder.root)!r}: {key} was "
-                    f"{old.get(section, {}).get(key)!r} there and is {value!r} now; run with the "
-                    f"same inputs and settings, or use --overwrite")
-
-
 def _restore_masks(folder: OutputFolder, board: MaskBoard, start: int, lag: int) -> int:
     """Load the masks frames from ``start`` need; returns the frame to restart at (earlier
     than ``start`` if some saved mask is missing, 0 at worst)."""
@@ -239,28 +132,13 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     """
     from . import infer, weights as weights_mod  # torch side, imported when needed
 
-    if settings.bit_depth not in (8, 16):
-        raise InputError(f"bit depth must be 8 or 16, got {settings.bit_depth}")
-    if settings.batch_size < 1:
-        raise InputError(f"batch size must be at least 1, got {settings.batch_size}")
-    if not 0 <= settings.png_level <= 9:
-        raise InputError(f"PNG compression level must be 0-9, got {settings.png_level}")
-    if "com" in settings.outputs and settings.background is None:
-        raise InputError("the com output needs a new background: add --background COLOUR, "
-                         "IMAGE or VIDEO")
-    if settings.composite_mode not in composite.MODES:
-        raise InputError(f"composite mode must be one of {composite.MODES}, got "
-                         f"{settings.composite_mode!r}")
-    if settings.composite_space not in composite.SPACES:
-        raise InputError(f"composite space must be one of {composite.SPACES}, got "
-                         f"{settings.composite_space!r}")
-    recomposite.check_videos(settings.videos, settings.outputs)
+    check_settings(settings)
     folder = OutputFolder(out, settings.outputs, settings.name_template, settings.start_number)
     subject = media.open_source(subject_path)
     plate = media.open_source(plate_path)
     n_subject, n_plate = subject.count(), plate.count()
     h, w = subject.size
-    backdrop = _Backdrop(settings, (h, w), n_subject)
+    backdrop = Backdrop(settings, (h, w), n_subject)
     scale = settings.backbone_scale or auto_backbone_scale(h, w)
     pixels = settings.sample_pixels or auto_sample_pixels(h, w)
     aligner = PlateAligner(plate, (h, w), n_subject=n_subject, n_plate=n_plate,
@@ -273,11 +151,11 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     inputs = {"subject": os.path.abspath(subject_path), "plate": os.path.abspath(plate_path),
               "subject_frames": n_subject, "plate_frames": n_plate, "size": [h, w],
               "subject_fps": subject.fps, "plate_fps": plate.fps}
-    digest = _settings_digest(settings, inputs)
+    digest = settings_digest(settings, inputs)
     digest["settings"].update(backbone_scale=scale, sample_pixels=pixels,
                               weights_sha256=weights_mod.sha256(model.checkpoint_path))
     if resume:
-        _check_resumable(folder, digest)
+        check_resumable(folder, digest)
     folder.prepare(overwrite=overwrite, resume=resume)
 
     lag = 2 * settings.batch_size
@@ -382,23 +260,6 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             "fallback_frames": fallbacks, "device": str(dev)}
 
 
-class _Backdrop:
-    """The new background frame by subject frame index, streamed (for the com output)."""
-
-    def __init__(self, settings: Settings, size, n_frames: int):
-        self.frames = None
-        if settings.background is not None and "com" in settings.outputs:
-            self.frames = iter(composite.parse_background(settings.background, size, n_frames))
-
-    def frame(self, index: int) -> Optional[np.ndarray]:
-        if self.frames is None:
-            return None
-        for i, frame in self.frames:
-            if i == index:
-                return frame
-        raise InputError(f"the background ended before frame {index}")
-
-
 def _inline(subject, aligner, start, lag, board):
     """The single-threaded producer (``workers=0``)."""
     for index, frame in subject.frames(start):
@@ -407,15 +268,6 @@ def _inline(subject, aligner, start, lag, board):
         result = aligner.align(index, frame, mask)
         result.seconds = time.perf_counter() - t
         yield index, frame, result
-
-
-def network_outputs(kinds: Sequence[str]) -> Tuple[str, ...]:
-    """The network outputs that the output ``kinds`` are made from (``pha`` always: it is
-    also the subject mask for aligning later frames)."""
-    kinds = set(kinds)
-    need = {"pha"} | ({"fgr"} if kinds & {"rgba", "fgr", "com"} else set()) | (
-        kinds & {"err", "ref"})
-    return tuple(k for k in ("pha", "fgr", "err", "ref") if k in need)
 
 
 def _matte_batch(batch, matter, settings, writer, board, align_log,

@@ -1,0 +1,92 @@
+"""Run settings: what decides the outputs, the sizes chosen from the frame, and their checks.
+
+:class:`Settings` is stored in howard.json; :func:`settings_digest` is the part of it a resumed
+run must share with the run it continues (see :func:`check_resumable`).
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence
+
+from . import composite, recomposite
+from .errors import InputError
+from .outputs import OutputFolder
+
+
+@dataclass
+class Settings:
+    """Everything that decides the bytes of the outputs (stored in howard.json)."""
+
+    weights: Optional[str] = None
+    variant: Optional[str] = None
+    backbone_scale: Optional[float] = None  # None: chosen from the frame size
+    refine_mode: str = "sampling"
+    sample_pixels: Optional[int] = None  # None: scaled from 80,000 at 1920x1080
+    threshold: float = 0.1
+    outputs: Sequence[str] = ("rgba",)
+    bit_depth: int = 8
+    features: str = "orb"
+    window: int = 3
+    plate_fit: str = "error"
+    batch_size: int = 1
+    png_level: int = 1
+    name_template: str = "%05d.png"
+    start_number: int = 0
+    premultiply: bool = False
+    background: Optional[str] = None
+    composite_mode: str = "over"
+    composite_space: str = "linear"
+    videos: Sequence[str] = ()
+    extra: Dict = field(default_factory=dict)
+
+
+def auto_backbone_scale(h: int, w: int) -> float:
+    """Base pass at roughly 270-540 px on the short side: 1/2 up to ~760 px, 1/4 for HD,
+    1/8 for 4K."""
+    return float(min(0.5, max(0.125, 2.0 ** round(math.log2(288 / min(h, w))))))
+
+
+def auto_sample_pixels(h: int, w: int) -> int:
+    """80,000 refined pixels at 1920x1080 (about 4% of the frame), in proportion elsewhere."""
+    return int(max(4_000, round(80_000 * h * w / (1920 * 1080) / 16) * 16))
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise :class:`InputError` for settings that cannot make a run (before any work)."""
+    if settings.bit_depth not in (8, 16):
+        raise InputError(f"bit depth must be 8 or 16, got {settings.bit_depth}")
+    if settings.batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {settings.batch_size}")
+    if not 0 <= settings.png_level <= 9:
+        raise InputError(f"PNG compression level must be 0-9, got {settings.png_level}")
+    if "com" in settings.outputs and settings.background is None:
+        raise InputError("the com output needs a new background: add --background COLOUR, "
+                         "IMAGE or VIDEO")
+    if settings.composite_mode not in composite.MODES:
+        raise InputError(f"composite mode must be one of {composite.MODES}, got "
+                         f"{settings.composite_mode!r}")
+    if settings.composite_space not in composite.SPACES:
+        raise InputError(f"composite space must be one of {composite.SPACES}, got "
+                         f"{settings.composite_space!r}")
+    recomposite.check_videos(settings.videos, settings.outputs)
+
+
+def settings_digest(settings: Settings, inputs: Dict) -> Dict:
+    keep = {k: v for k, v in vars(settings).items() if k not in ("extra",)}
+    # through JSON, so it compares equal to what howard.json gives back on --resume
+    return json.loads(json.dumps({"settings": keep,
+                                  "inputs": {k: inputs[k] for k in ("subject", "plate")}}))
+
+
+def check_resumable(folder: OutputFolder, digest: Dict) -> None:
+    old = folder.read_settings()
+    if old is None:
+        return
+    for section in ("settings", "inputs"):
+        for key, value in digest[section].items():
+            if old.get(section, {}).get(key) != value:
+                raise InputError(
+                    f"cannot resume in {str(folder.root)!r}: {key} was "
+                    f"{old.get(section, {}).get(key)!r} there and is {value!r} now; run with the "
+                    f"same inputs and settings, or use --overwrite")
