@@ -48,6 +48,9 @@ def find_weights(weights: Optional[PathLike] = None) -> Path:
         env = os.environ.get("HOWARD_WEIGHTS")
         if env and Path(env).is_file():
             return Path(env)
+        if env and not Path(env).is_dir():
+            raise WeightsError(f"HOWARD_WEIGHTS is {env!r}, which is neither a checkpoint file "
+                               f"nor a folder; fix it or unset it to use the shipped weights")
         weights = DEFAULT_WEIGHTS
     path = Path(weights).expanduser()
     if path.is_file():

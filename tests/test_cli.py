@@ -107,9 +107,17 @@ def test_weight_errors(weights, match, inputs, existing):
 
 
 def test_no_weights_anywhere(inputs, tmp_path, monkeypatch):
+    import howard.weights
+
+    args = ["matte", str(inputs / "subject"), str(inputs / "plate"), str(tmp_path / "o")]
     monkeypatch.setenv("HOWARD_WEIGHTS", str(tmp_path / "none.pth"))
-    res = _run(["matte", str(inputs / "subject"), str(inputs / "plate"), str(tmp_path / "o")])
+    res = _run(args)
+    assert res.exit_code == 4 and "HOWARD_WEIGHTS" in res.stderr
+    monkeypatch.delenv("HOWARD_WEIGHTS")
+    monkeypatch.setattr(howard.weights, "DEFAULT_WEIGHTS", "not-shipped.pth")
+    res = _run(args)
     assert res.exit_code == 4 and "--weights" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
 
