@@ -257,3 +257,12 @@ def parse_background(spec: Union[PathLike, Sequence[int]], size: Tuple[int, int]
         still = cover(next(iter(source))[1], size)
         return Background("image", name, size, n_frames, still=still)
     return Background("clip", name, size, n_frames, source=source)
+
+
+def frame_at(frames: Iterator[Tuple[int, np.ndarray]], index: int, what: str) -> np.ndarray:
+    """Advance an ``(index, frame)`` stream to ``index`` and return that frame."""
+    for i, frame in frames:
+        if i == index:
+            return frame
+    raise InputError(f"{what} ended before frame {index}; check that it is the clip that was "
+                     f"matted")

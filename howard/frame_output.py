@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 
 from . import composite
-from .errors import InputError
 from .settings import Settings
 
 
@@ -87,7 +86,4 @@ class Backdrop:
     def frame(self, index: int) -> Optional[np.ndarray]:
         if self.frames is None:
             return None
-        for i, frame in self.frames:
-            if i == index:
-                return frame
-        raise InputError(f"the background ended before frame {index}")
+        return composite.frame_at(self.frames, index, "the background")

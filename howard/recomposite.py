@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from . import media
-from .composite import MODES, PathLike, _check_space, composite, inside, parse_background
+from .composite import (MODES, PathLike, _check_space, composite, frame_at, inside,
+                        parse_background)
 from .errors import InputError, OutputError
 from .outputs import frame_name
 from .stages import Progress
@@ -82,14 +83,6 @@ def _layers(root: Path) -> Tuple[str, List[str], Iterator]:
             a = _read_png(pha / n)
             yield _read_png(fgr / fn), (a if a.ndim == 2 else a[..., 0])
     return "pha", names, pairs()
-
-
-def _advance(frames: Iterator[Tuple[int, np.ndarray]], index: int, what: str) -> np.ndarray:
-    for i, frame in frames:
-        if i == index:
-            return frame
-    raise InputError(f"{what} ended before frame {index}; check that it is the clip that was "
-                     f"matted")
 
 
 def composite_folder(out_dir: PathLike, background: Union[PathLike, Sequence[int]],
@@ -176,11 +169,11 @@ def composite_folder(out_dir: PathLike, background: Union[PathLike, Sequence[int
                 if fgr.shape[:2] != size or pha.shape != size:
                     raise InputError(f"{name!r} is {fgr.shape[1]}x{fgr.shape[0]} but the first "
                                      f"frame is {size[1]}x{size[0]}; every frame must match")
-                back = _advance(bg, index, f"background {background!r}")
+                back = frame_at(bg, index, f"background {background!r}")
                 if subject is None:
                     com = composite(fgr, pha, back, space)
                 else:
-                    com = inside(_advance(subject, index, "subject clip"), pha, back, space)
+                    com = inside(frame_at(subject, index, "subject clip"), pha, back, space)
                 if com_dir is not None:
                     media.write_png(com_dir / out_name, com)
                 bar.update(1)
