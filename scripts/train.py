@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from howard.model import build_model
+from howard.settings import auto_sample_pixels
 from howard.synth import SampleGenerator
 from howard.training import init_imagenet, matting_loss, param_groups, refine_loss
 from howard.weights import read_checkpoint, save_checkpoint
@@ -37,8 +38,10 @@ LRS = {"base": {"backbone": 1e-4, "aspp": 5e-4, "decoder": 5e-4},
 class Batches(torch.utils.data.Dataset):
     """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch."""
 
-    def __init__(self, seed, batch_size, crop, fg_dirs=(), bg_dirs=(), length=10**9):
+    def __init__(self, seed, batch_size, crop, fg_dirs=(), bg_dirs=(), length=10**9, step=4,
+                 compact=False):
         self.seed, self.batch_size, self.crop, self.length = seed, batch_size, crop, length
+        self.step, self.compact = step, compact
         self.fg_dirs, self.bg_dirs = fg_dirs, bg_dirs
         self.gen = None
 
@@ -50,10 +53,32 @@ class Batches(torch.utils.data.Dataset):
             self.gen = SampleGenerator(seed=self.seed, fg_dirs=self.fg_dirs,
                                        bg_dirs=self.bg_dirs)
         rng = np.random.default_rng([self.seed, 7, i])
-        h, w = (int(rng.integers(self.crop[0], self.crop[1] + 1)) // 4 * 4 for _ in range(2))
+        h, w = (int(rng.integers(self.crop[0], self.crop[1] + 1)) // self.step * self.step
+                for _ in range(2))
         first = i * self.batch_size
         batch = self.gen.batch(range(first, first + self.batch_size), (h, w))
+        if self.compact:  # 8-bit pictures and half-precision alpha: a third of the bytes to move
+            batch = {k: (v * 255 + 0.5).astype(np.uint8) if k != "pha" else v.astype(np.float16)
+                     for k, v in batch.items()}
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+
+
+def _as_float(batch, device):
+    out = {}
+    for k, v in batch.items():
+        v = v.to(device, non_blocking=True)
+        out[k] = v.float() / 255 if v.dtype == torch.uint8 else v.float()
+    return out
+
+
+def _augment(batch, gen):
+    """A second look at a batch: mirrored and with its colour channels permuted alike."""
+    perm = torch.randperm(3, generator=gen).tolist()
+    out = {}
+    for k, v in batch.items():
+        v = v.flip(-1)
+        out[k] = v[:, perm] if v.shape[1] == 3 else v
+    return out
 
 
 def validation_set(seed, n, size):
@@ -103,10 +128,16 @@ def save_state(path, model, optimizer, progress, args):
     os.replace(tmp, path)
 
 
+def _publish(args, run):
+    """Export the run's best state (fp16) to ``--publish`` while training goes on."""
+    if args.publish:
+        export(argparse.Namespace(run=str(run), export=args.publish))
+
+
 def build(args, device):
     model = build_model(args.variant, refine=args.stage == "refine",
                         **({"backbone_scale": args.backbone_scale,
-                            "sample_pixels": args.sample_pixels} if args.stage == "refine" else {}))
+                            "sample_pixels": args.sample_pixels or 20_000} if args.stage == "refine" else {}))
     if args.init == "imagenet":
         log.info("initialised %d backbone tensors from ImageNet", init_imagenet(model))
     elif args.init not in ("none", None):
@@ -150,6 +181,9 @@ def train(args):
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.workers:  # the loader processes fill the cores; set before any fork (a forked
+        import cv2    # process that changes OpenCV's pool can hang)
+        cv2.setNumThreads(1)
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     model, optimizer = build(args, device)
@@ -161,11 +195,17 @@ def train(args):
         progress = state["progress"]
         log.info("resumed %s at step %d (%d samples)", run, progress["step"], progress["samples"])
     (run / "args.json").write_text(json.dumps(vars(args), indent=1))
-    data = Batches(args.seed, args.batch_size, args.crop)
+    data = Batches(args.seed, args.batch_size, args.crop, step=args.crop_step,
+                   compact=args.workers > 0)
+    first = progress["step"] // args.repeat
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(data, range(progress["step"], 10**9)), batch_size=None,
+        torch.utils.data.Subset(data, range(first, 10**9)), batch_size=None,
         num_workers=args.workers, persistent_workers=args.workers > 0,
-        prefetch_factor=4 if args.workers else None, pin_memory=device.type == "cuda")
+        prefetch_factor=args.prefetch if args.workers else None,
+        pin_memory=device.type == "cuda")
+    scales = args.backbone_scales or [args.backbone_scale]
+    aug_gen = torch.Generator().manual_seed(args.seed)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
     val = validation_set(args.val_seed, args.val_n, (args.val_size, args.val_size))
     stop = {"now": False}
 
@@ -179,8 +219,23 @@ def train(args):
     seconds0, window, window_start = progress["seconds"], [], time.time()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     _train_mode(model, args)
-    for batch in loader:
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    def looks(loader):
+        for batch in loader:
+            batch = _as_float(batch, device)
+            for r in range(args.repeat):
+                yield batch if r == 0 else _augment(batch, aug_gen)
+
+    for batch in looks(loader):
+        if args.stage == "refine":
+            scale = scales[int(torch.randint(len(scales), (1,), generator=aug_gen))]
+            h, w = batch["src"].shape[-2:]
+            model.backbone_scale = scale
+            model.refiner.sample_pixels = (auto_sample_pixels(h, w) if args.sample_pixels == 0
+                                           else args.sample_pixels)
+        if args.cosine and args.max_hours:
+            done = min(1.0, (time.time() - started) / 3600 / args.max_hours)
+            for g, lr in zip(optimizer.param_groups, base_lrs):
+                g["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
         with autocast:
             out = model(batch["src"], batch["bgr"])
             if args.stage == "base":
@@ -207,7 +262,13 @@ def train(args):
             logf.flush()
             log.info("%s", rec)
             window, window_start = [], now
-        if now - last_val > args.val_minutes * 60 or stop["now"]:
+        last_step = stop["now"] or (args.max_samples and progress["samples"] >= args.max_samples) \
+            or (args.max_hours and now - started > args.max_hours * 3600)
+        if now - last_val > args.val_minutes * 60 or last_step:
+            if args.stage == "refine":
+                model.backbone_scale = args.backbone_scale
+                model.refiner.sample_pixels = args.sample_pixels or auto_sample_pixels(
+                    args.val_size, args.val_size)
             scores = evaluate(model, args, val, device)
             progress["val"] = scores
             logf.write(json.dumps({"step": progress["step"], "samples": progress["samples"],
@@ -217,12 +278,12 @@ def train(args):
             if scores["sad"] < progress["best_sad"]:
                 progress["best_sad"] = scores["sad"]
                 save_state(run / "best.pth", model, optimizer, progress, args)
+                _publish(args, run)
             last_val = now
         if now - last_save > args.save_minutes * 60 or stop["now"]:
             save_state(run / "last.pth", model, optimizer, progress, args)
             last_save = now
-        if stop["now"] or (args.max_samples and progress["samples"] >= args.max_samples) \
-                or (args.max_hours and now - started > args.max_hours * 3600):
+        if last_step:
             save_state(run / "last.pth", model, optimizer, progress, args)
             break
     logf.close()
@@ -238,8 +299,21 @@ def main(argv=None):
                    help="imagenet, none, or a checkpoint to start from (ignored on resume)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--crop", type=int, nargs=2, default=(256, 384), metavar=("MIN", "MAX"))
-    p.add_argument("--backbone-scale", type=float, default=0.25)
-    p.add_argument("--sample-pixels", type=int, default=20_000)
+    p.add_argument("--backbone-scale", type=float, default=0.25,
+                   help="refine stage: base-pass scale (validation, and training unless "
+                        "--backbone-scales is given)")
+    p.add_argument("--backbone-scales", type=float, nargs="+",
+                   help="refine stage: train with a scale drawn from these at every step")
+    p.add_argument("--crop-step", type=int, default=4,
+                   help="crop sides are multiples of this (fewer distinct shapes on a GPU)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="train on every batch this many times (mirrored, channels permuted)")
+    p.add_argument("--prefetch", type=int, default=4, help="batches queued per loader process")
+    p.add_argument("--cosine", action="store_true",
+                   help="with --max-hours: cosine learning-rate decay to 1/10 by the end")
+    p.add_argument("--publish", help="write the best weights so far (fp16) here while training")
+    p.add_argument("--sample-pixels", type=int, default=20_000,
+                   help="refined pixels per sample; 0: in proportion to the crop, as at run time")
     p.add_argument("--freeze-base", action="store_true",
                    help="refine stage: train only the refiner (much cheaper per sample)")
     p.add_argument("--lr-scale", type=float, default=1.0)
