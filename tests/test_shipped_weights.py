@@ -13,7 +13,7 @@ from howard.infer import Matter, select_device
 from howard.synth import SampleGenerator
 from howard.weights import find_weights, load_model, read_checkpoint
 
-MAX_MAE = 0.06  # mean |alpha - truth| over the image, averaged over the samples
+MAX_MAE = 0.03  # mean |alpha - truth| over the image, averaged over the samples
 
 
 @pytest.fixture(scope="module")
