@@ -1,0 +1,51 @@
+"""scripts/train.py end to end on tiny crops: loader processes, repeated looks, per-step base
+scales, validation, publishing, resuming and export."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from howard.weights import read_checkpoint
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
+
+
+def _train(run, *extra, timeout=240):
+    cmd = [sys.executable, str(SCRIPT), "--run", str(run), "--stage", "refine", "--init", "none",
+           "--crop", "96", "128", "--crop-step", "32", "--batch-size", "2", "--workers", "1",
+           "--threads", "1", "--repeat", "2", "--backbone-scales", "0.25", "0.5",
+           "--sample-pixels", "0", "--val-n", "2", "--val-size", "96", "--log-every", "2",
+           *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_publish_resume_export(tmp_path):
+    run, published = tmp_path / "run", tmp_path / "published.pth"
+    done = _train(run, "--max-samples", "8", "--publish", str(published))
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "total" in r]
+    assert steps and all(r["total"] > 0 for r in steps)
+    assert any("val" in r for r in records)
+    state = torch.load(run / "last.pth", map_location="cpu", weights_only=False)
+    assert state["progress"]["samples"] == 8 and state["progress"]["step"] == 4
+
+    weights, variant, meta = read_checkpoint(published)
+    assert variant == "mobilenetv2" and meta["samples"] == 8
+    raw = torch.load(published, map_location="cpu", weights_only=False)["state_dict"]
+    assert all(v.dtype == torch.float16 for v in raw.values() if v.is_floating_point())
+
+    again = _train(run, "--max-samples", "12")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resumed" in again.stdout
+    state = torch.load(run / "last.pth", map_location="cpu", weights_only=False)
+    assert state["progress"]["samples"] == 12
+
+    out = tmp_path / "export.pth"
+    exported = subprocess.run([sys.executable, str(SCRIPT), "--run", str(run), "--export",
+                               str(out)], capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert read_checkpoint(out)[1] == "mobilenetv2"
