@@ -6,6 +6,7 @@ a pixel and translucent cloth get true fractional coverage. Clothing is cut from
 so the network meets real image statistics on the subject as well as behind it.
 """
 
+import copy
 from typing import Callable, Tuple
 
 import cv2
@@ -37,6 +38,14 @@ class _Canvas:
         c = colour[y0:y1, x0:x1] if np.ndim(colour) == 3 else colour
         self.col[y0:y1, x0:x1] = self.col[y0:y1, x0:x1] * (1 - m[..., None]) + c * m[..., None]
         self.a[y0:y1, x0:x1] = self.a[y0:y1, x0:x1] * (1 - m) + m
+
+    @staticmethod
+    def mask_of(blank, head, r: float) -> np.ndarray:
+        """The head ellipse as a mask (to keep face shading inside it)."""
+        m = blank()
+        cv2.ellipse(m, (int(head[0]), int(head[1])), (int(r * 0.85), int(r * 1.12)), 0, 0, 360,
+                    255, -1, cv2.LINE_AA)
+        return m
 
 
 def _cloth(rng: np.random.Generator, size: Tuple[int, int]) -> np.ndarray:
@@ -102,18 +111,129 @@ def _strands(rng: np.random.Generator, mask: np.ndarray, centre, radius: float, 
                       cv2.LINE_AA, shift=4)
 
 
-def person(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+def _saturated(rng: np.random.Generator) -> np.ndarray:
+    """A strong colour of random hue (caps, bags, bright clothes)."""
+    hsv = np.uint8([[[rng.integers(180), rng.integers(150, 256), rng.integers(90, 256)]]])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255
+
+
+def _tattoos(rng: np.random.Generator, skin: np.ndarray) -> np.ndarray:
+    """``skin`` with dark ink strokes over it (used for the forearms)."""
+    H, W = skin.shape[:2]
+    ink = np.zeros((H, W), np.uint8)
+    for _ in range(int(rng.integers(20, 80))):
+        pts = rng.uniform(0, 1, (int(rng.integers(2, 5)), 2)) * [W, H]
+        if rng.random() < 0.7:  # strokes in clusters, like a drawing
+            pts = pts[:1] + (pts - pts[:1]) * 0.08
+        cv2.polylines(ink, [np.round(pts).astype(np.int32)], False, 255,
+                      int(rng.integers(1, 3)) * SUPER, cv2.LINE_AA)
+    dark = rng.uniform(0.45, 0.8) * ink.astype(np.float32)[..., None] / 255
+    return skin * (1 - dark) + np.float32([0.1, 0.12, 0.18]) * dark
+
+
+def _face(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float, skin: np.ndarray,
+          hair: np.ndarray) -> bool:
+    """Eyes, brows, nose, mouth, side shading, sometimes a beard or glasses; False if the head
+    is seen from behind (no face)."""
+    if rng.random() < 0.2:
+        return False
+    hx, hy = head
+    turn = rng.uniform(-0.35, 0.35) * r  # the face turned a little to one side
+    ipt = lambda x, y: (int(round(x)), int(round(y)))  # noqa: E731
+    m = blank()  # shading down one side
+    side = rng.choice([-1, 1])
+    cv2.ellipse(m, ipt(hx + side * 0.55 * r, hy), ipt(0.45 * r, 1.0 * r), 0, 0, 360, 255, -1,
+                cv2.LINE_AA)
+    m = cv2.bitwise_and(m, cv.mask_of(blank, head, r))
+    cv.paint(m, skin * rng.uniform(0.55, 0.85), opacity=rng.uniform(0.3, 0.8))
+    ey = hy - rng.uniform(0.0, 0.15) * r
+    sclera = np.float32([0.92, 0.9, 0.86]) * rng.uniform(0.7, 1.0)
+    iris = HAIR[rng.integers(len(HAIR))] * rng.uniform(0.3, 1.0)
+    for sx in (-1, 1):
+        ex = hx + turn + sx * 0.36 * r
+        m = blank()
+        cv2.ellipse(m, ipt(ex, ey), ipt(0.15 * r, 0.07 * r), 0, 0, 360, 255, -1, cv2.LINE_AA)
+        cv.paint(m, sclera)
+        m = blank()
+        cv2.circle(m, ipt(ex + rng.uniform(-0.05, 0.05) * r, ey), max(1, int(0.065 * r)), 255,
+                   -1, cv2.LINE_AA)
+        cv.paint(m, iris)
+        m = blank()  # brow
+        cv2.line(m, ipt(ex - 0.17 * r, ey - 0.2 * r), ipt(ex + 0.17 * r, ey - 0.22 * r), 255,
+                 max(1, int(0.06 * r)), cv2.LINE_AA)
+        cv.paint(m, hair)
+    m = blank()  # nose: a darker stroke
+    cv2.line(m, ipt(hx + turn * 1.2, ey + 0.05 * r), ipt(hx + turn * 1.3 + 0.05 * r, ey + 0.4 * r),
+             255, max(1, int(0.08 * r)), cv2.LINE_AA)
+    cv.paint(m, skin * 0.7, opacity=0.7)
+    m = blank()  # mouth
+    my = hy + rng.uniform(0.5, 0.62) * r
+    cv2.ellipse(m, ipt(hx + turn, my), ipt(rng.uniform(0.15, 0.3) * r, 0.05 * r), 0, 0, 360,
+                255, -1, cv2.LINE_AA)
+    cv.paint(m, skin * np.float32([0.6, 0.35, 0.35]) * rng.uniform(0.6, 1.2))
+    if rng.random() < 0.3:  # beard: the lower face in hair colour, a little past the jaw
+        m = blank()
+        cv2.ellipse(m, ipt(hx, hy + 0.1 * r), ipt(0.92 * r, 1.1 * r), 0, 10, 170, 255, -1,
+                    cv2.LINE_AA)
+        cv2.ellipse(m, ipt(hx + turn, my), ipt(0.22 * r, 0.07 * r), 0, 0, 360, 0, -1)
+        cv.paint(m, hair, opacity=rng.uniform(0.7, 1.0))
+        m = blank()
+        _strands(rng, m, (hx, hy + 0.6 * r), 0.6 * r, int(rng.integers(20, 120)), (0.1, 0.4))
+        cv.paint(m, hair)
+    if rng.random() < 0.15:  # glasses
+        m = blank()
+        for sx in (-1, 1):
+            cv2.circle(m, ipt(hx + turn + sx * 0.36 * r, ey), int(0.22 * r), 255,
+                       max(1, int(0.04 * r)), cv2.LINE_AA)
+        cv2.line(m, ipt(hx + turn - 0.14 * r, ey), ipt(hx + turn + 0.14 * r, ey), 255,
+                 max(1, int(0.04 * r)), cv2.LINE_AA)
+        cv.paint(m, np.float32(rng.uniform(0, 0.5, 3)))
+    return True
+
+
+def _headwear(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float, H: int,
+              W: int) -> None:
+    """A cap with a brim, a beanie or a wide hat over the top of the head."""
+    hx, hy = head
+    ipt = lambda x, y: (int(round(x)), int(round(y)))  # noqa: E731
+    colour = _saturated(rng) if rng.random() < 0.6 else _cloth(rng, (H, W))
+    kind = rng.random()
+    m = blank()
+    cv2.ellipse(m, ipt(hx, hy - 0.3 * r), ipt(1.0 * r, 0.95 * r), 0, 180, 360, 255, -1,
+                cv2.LINE_AA)
+    if kind < 0.5:  # cap: crown and a brim to one side
+        side = rng.choice([-1, 1])
+        cv2.ellipse(m, ipt(hx + side * 0.9 * r, hy - 0.3 * r), ipt(0.75 * r, 0.14 * r),
+                    rng.uniform(-20, 20), 0, 360, 255, -1, cv2.LINE_AA)
+    elif kind < 0.75:  # wide-brimmed hat
+        cv2.ellipse(m, ipt(hx, hy - 0.35 * r), ipt(rng.uniform(1.5, 2.1) * r, 0.22 * r),
+                    rng.uniform(-8, 8), 0, 360, 255, -1, cv2.LINE_AA)
+        cv2.ellipse(m, ipt(hx, hy - 0.6 * r), ipt(0.85 * r, 0.8 * r), 0, 180, 360, 255, -1,
+                    cv2.LINE_AA)
+    else:  # beanie, a little taller than the head
+        cv2.ellipse(m, ipt(hx, hy - 0.25 * r), ipt(1.02 * r, 1.2 * r), 0, 180, 360, 255, -1,
+                    cv2.LINE_AA)
+    cv.paint(m, colour)
+
+
+def person(rng: np.random.Generator, size: Tuple[int, int],
+           details: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """A random person-like figure filling roughly the frame's height.
 
     Args:
         rng: the random generator (the figure is a deterministic function of its state).
         size: (h, w) of the output.
+        details: also draw a face (eyes, brows, nose, mouth, shading, sometimes a beard or
+            glasses), headwear and tattoos. These use their own generator derived from ``rng``
+            without drawing from it, so the rest of the figure (and everything drawn from
+            ``rng`` afterwards) is the same with or without them.
     Returns:
         fgr: float32 hxwx3 RGB [0, 1], the figure's colour (0 where it has no coverage).
         pha: float32 hxw [0, 1], its coverage, fractional at edges, strands and cloth.
     """
     h, w = size
     H, W = h * SUPER, w * SUPER
+    drng = np.random.default_rng(copy.deepcopy(rng).integers(2**63) ^ 0x5EED) if details else None
     cv = _Canvas(H, W)
     blank = lambda: np.zeros((H, W), np.uint8)  # noqa: E731
     ph = H * rng.uniform(0.75, 1.6)             # head top to feet
@@ -128,6 +248,7 @@ def person(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[np.ndarray,
     hair = _tone(rng, HAIR, (H, W), 0.12)
     top_cloth, legs_cloth = _cloth(rng, (H, W)), _cloth(rng, (H, W))
     long_hair = rng.random() < 0.4
+    arm_skin = _tattoos(drng, skin) if details and drng.random() < 0.2 else skin
 
     if long_hair:  # hair falling behind the shoulders
         m = blank()
@@ -167,7 +288,7 @@ def person(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[np.ndarray,
         m = blank()
         _limb(m, [elbow, wrist], ph * rng.uniform(0.035, 0.045))
         cv2.circle(m, tuple(int(v) for v in wrist), int(ph * 0.028), 255, -1, cv2.LINE_AA)
-        cv.paint(m, skin if rng.random() < 0.6 else top_cloth)
+        cv.paint(m, arm_skin if rng.random() < 0.6 else top_cloth)
         if rng.random() < 0.15:  # a thin held object: cable, stick, strap
             m = blank()
             far = (wrist[0] + rng.uniform(-1, 1) * ph * 0.3, wrist[1] + rng.uniform(-1, 1) * ph * 0.3)
@@ -178,6 +299,8 @@ def person(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[np.ndarray,
     cv2.ellipse(m, (int(head[0]), int(head[1])), (int(r * 0.85), int(r * 1.12)),
                 rng.uniform(-10, 10), 0, 360, 255, -1, cv2.LINE_AA)
     cv.paint(m, skin)
+    if details:
+        _face(drng, cv, blank, head, r, skin, hair)
     m = blank()  # hair cap over the top of the head, then loose strands
     cv2.ellipse(m, (int(head[0]), int(head[1] - r * 0.25)), (int(r * 0.95), int(r * 0.95)),
                 0, 180 + rng.uniform(-20, 0), 360 + rng.uniform(0, 20), 255, -1, cv2.LINE_AA)
@@ -187,6 +310,8 @@ def person(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[np.ndarray,
     _strands(rng, m, (head[0], head[1] - r * 0.2), r, n,
              (0.3, 3.5) if long_hair else (0.1, 1.0))
     cv.paint(m, hair)
+    if details and drng.random() < 0.35:
+        _headwear(drng, cv, blank, head, r, H, W)
     if rng.random() < 0.25:  # translucent cloth: a scarf or veil
         m = blank()
         c = np.array([cx, y_sh]) + rng.uniform(-1, 1, 2) * sw

@@ -123,18 +123,21 @@ class SampleGenerator:
             samples when given; the procedural person for the rest.
         bg_dirs: optional background image folders, used for half the samples when given.
         empty: probability of a sample with no subject at all.
+        details: procedural figures get faces, headwear and tattoos (see
+            :func:`howard.person.person`); everything else about each sample stays the same.
     """
 
     def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),
-                 bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03):
-        self.seed, self.empty = seed, empty
+                 bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03,
+                 details: bool = False):
+        self.seed, self.empty, self.details = seed, empty, details
         self.fg_folder = FolderForegrounds(fg_dirs) if fg_dirs else None
         self.bg_folder = FolderBackgrounds(bg_dirs) if bg_dirs else None
 
     def _foreground(self, rng, size):
         if self.fg_folder is not None and rng.random() < 0.5:
             return self.fg_folder(rng, size)
-        return person(rng, size)
+        return person(rng, size, details=self.details)
 
     def _background(self, rng, size):
         if self.bg_folder is not None and rng.random() < 0.5:

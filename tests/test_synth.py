@@ -1,0 +1,46 @@
+"""Synthetic training samples: shapes, ranges, determinism, and the optional figure details."""
+
+import numpy as np
+
+from howard.person import person
+from howard.synth import SampleGenerator
+
+
+def test_sample_shapes_ranges_and_determinism():
+    gen = SampleGenerator(seed=5, empty=0.0)
+    a, b = gen.sample(3, (96, 128)), gen.sample(3, (96, 128))
+    for k in ("src", "bgr", "fgr"):
+        assert a[k].shape == (96, 128, 3) and a[k].dtype == np.float32
+        assert 0 <= a[k].min() and a[k].max() <= 1
+        assert np.array_equal(a[k], b[k])
+    assert a["pha"].shape == (96, 128)
+    frac = (a["pha"] > 0.02) & (a["pha"] < 0.98)
+    assert a["pha"].max() == 1 and frac.any()  # a solid subject with soft edges
+    other = gen.sample(4, (96, 128))
+    assert not np.array_equal(a["pha"], other["pha"])
+
+
+def test_batch_is_nchw():
+    batch = SampleGenerator(seed=1).batch(range(3), (64, 96))
+    assert batch["src"].shape == (3, 3, 64, 96) and batch["pha"].shape == (3, 1, 64, 96)
+
+
+def test_details_change_only_the_figure():
+    plain, rich = SampleGenerator(seed=9, empty=0.0), SampleGenerator(seed=9, empty=0.0,
+                                                                      details=True)
+    changed = 0
+    for i in range(6):
+        p, r = plain.sample(i, (192, 128)), rich.sample(i, (192, 128))
+        # the same random stream: background, plate errors and placement are unchanged
+        assert np.array_equal(p["bgr"], r["bgr"])
+        assert np.abs(p["pha"] - r["pha"]).mean() < 0.02
+        changed += int(np.abs(p["fgr"] - r["fgr"]).max() > 0.1)
+    assert changed >= 4  # most figures got a face, headwear or tattoos
+
+
+def test_person_details_keep_the_generator_stream():
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    f1, a1 = person(r1, (160, 120), details=True)
+    f2, a2 = person(r2, (160, 120))
+    assert r1.random() == r2.random()
+    assert 0 <= a1.min() and a1.max() <= 1 and not np.array_equal(f1, f2)
