@@ -13,6 +13,10 @@ import cv2
 import numpy as np
 
 METHODS = ("orb", "sift")
+# Images narrower than SMALL_WIDTH are enlarged to MIN_WORK_WIDTH first: ORB's 31 px patches
+# and border leave such a frame too few keypoints to trust a homography. (Wider frames keep
+# their own pixels: enlarged ones give slightly less precise keypoints.)
+SMALL_WIDTH, MIN_WORK_WIDTH = 240, 480
 
 
 @dataclass
@@ -66,7 +70,8 @@ def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
         image: HxWx3 uint8 RGB (or HxW uint8 grey).
         method: ``'orb'`` (fast, binary) or ``'sift'`` (slower, steadier on soft texture).
         n_features: at most this many keypoints.
-        work_width: width the grey image is shrunk to first.
+        work_width: width the grey image is shrunk to first (images narrower than
+            ``SMALL_WIDTH`` are enlarged to ``MIN_WORK_WIDTH`` instead).
         exclude: HxW bool (any resolution, resized here), True where no keypoint may lie:
             the subject, so it never drives the homography.
 
@@ -77,6 +82,10 @@ def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
         raise ValueError(f"feature method must be one of {METHODS}, got {method!r}")
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     small = shrink(grey, work_width)
+    if small.shape[1] < SMALL_WIDTH:
+        h, w = grey.shape[:2]
+        small = cv2.resize(grey, (MIN_WORK_WIDTH, max(1, round(h * MIN_WORK_WIDTH / w))),
+                           interpolation=cv2.INTER_CUBIC)
     f = small.shape[1] / grey.shape[1]
     mask = None
     if exclude is not None:

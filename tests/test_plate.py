@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from conftest import paste_blob, translation, view
+from conftest import known_homography, paste_blob, translation, view
 from howard import align, media, plate
 from howard.errors import InputError
 
@@ -208,3 +208,22 @@ class TestAligner:
         aligner = plate.PlateAligner(ListSource(parallax_clip(scene, 1)), SIZE)
         with pytest.raises(InputError, match="expected 640x360"):
             aligner.align(0, np.zeros((10, 10, 3), np.uint8))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_small_frames_align(seed):
+    """At 120x214 ORB finds too few keypoints unless the frames are enlarged for detection:
+    three of these four frames used to fall back to the unwarped plate."""
+    size = (120, 214)
+    scene = np.ascontiguousarray(data.astronaut())
+    S = np.diag([0.334, 0.334, 1.0])
+    plates = [view(scene, S @ translation(-60 - 2 * k, -50), size) for k in range(5)]
+    H = known_homography(seed, size)
+    src, _ = paste_blob(view(scene, H @ S @ translation(-64, -50), size), 0.25, seed)
+    got = plate.PlateAligner(ListSource(plates), size, n_subject=1).choose(0, src)
+    assert not got.fallback, got.reason
+    true = H @ S @ translation(-64, -50) @ np.linalg.inv(
+        S @ translation(-60 - 2 * got.plate_index, -50))
+    corners = np.float64([[0, 0, 1], [214, 0, 1], [214, 120, 1], [0, 120, 1]])
+    a, b = corners @ got.H.T, corners @ true.T
+    assert np.abs(a[:, :2] / a[:, 2:] - b[:, :2] / b[:, 2:]).max() < 6.0
