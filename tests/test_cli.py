@@ -160,3 +160,12 @@ def test_real_process_prints_one_line(inputs, tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_python_m_howard_is_the_command():
+    done = subprocess.run([sys.executable, "-m", "howard", "matte", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--weights" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "howard", "matte", "no-such.mp4", "x.mp4", "o"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
