@@ -39,13 +39,6 @@ class _Canvas:
         self.col[y0:y1, x0:x1] = self.col[y0:y1, x0:x1] * (1 - m[..., None]) + c * m[..., None]
         self.a[y0:y1, x0:x1] = self.a[y0:y1, x0:x1] * (1 - m) + m
 
-    @staticmethod
-    def mask_of(blank, head, r: float) -> np.ndarray:
-        """The head ellipse as a mask (to keep face shading inside it)."""
-        m = blank()
-        cv2.ellipse(m, (int(head[0]), int(head[1])), (int(r * 0.85), int(r * 1.12)), 0, 0, 360,
-                    255, -1, cv2.LINE_AA)
-        return m
 
 
 def _cloth(rng: np.random.Generator, size: Tuple[int, int]) -> np.ndarray:
@@ -111,6 +104,11 @@ def _strands(rng: np.random.Generator, mask: np.ndarray, centre, radius: float, 
                       cv2.LINE_AA, shift=4)
 
 
+def _pt(x: float, y: float) -> Tuple[int, int]:
+    """A point (or pair of axes) rounded for OpenCV drawing."""
+    return int(round(x)), int(round(y))
+
+
 def _saturated(rng: np.random.Generator) -> np.ndarray:
     """A strong colour of random hue (caps, bags, bright clothes)."""
     hsv = np.uint8([[[rng.integers(180), rng.integers(150, 256), rng.integers(90, 256)]]])
@@ -131,20 +129,19 @@ def _tattoos(rng: np.random.Generator, skin: np.ndarray) -> np.ndarray:
     return skin * (1 - dark) + np.float32([0.1, 0.12, 0.18]) * dark
 
 
-def _face(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float, skin: np.ndarray,
-          hair: np.ndarray) -> bool:
-    """Eyes, brows, nose, mouth, side shading, sometimes a beard or glasses; False if the head
-    is seen from behind (no face)."""
+def _face(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float,
+          head_mask: np.ndarray, skin: np.ndarray, hair: np.ndarray) -> bool:
+    """Eyes, brows, nose, mouth, side shading (kept inside ``head_mask``), sometimes a beard or
+    glasses; False if the head is seen from behind (no face)."""
     if rng.random() < 0.2:
         return False
     hx, hy = head
     turn = rng.uniform(-0.35, 0.35) * r  # the face turned a little to one side
-    ipt = lambda x, y: (int(round(x)), int(round(y)))  # noqa: E731
     m = blank()  # shading down one side
     side = rng.choice([-1, 1])
-    cv2.ellipse(m, ipt(hx + side * 0.55 * r, hy), ipt(0.45 * r, 1.0 * r), 0, 0, 360, 255, -1,
+    cv2.ellipse(m, _pt(hx + side * 0.55 * r, hy), _pt(0.45 * r, 1.0 * r), 0, 0, 360, 255, -1,
                 cv2.LINE_AA)
-    m = cv2.bitwise_and(m, cv.mask_of(blank, head, r))
+    m = cv2.bitwise_and(m, head_mask)
     cv.paint(m, skin * rng.uniform(0.55, 0.85), opacity=rng.uniform(0.3, 0.8))
     ey = hy - rng.uniform(0.0, 0.15) * r
     sclera = np.float32([0.92, 0.9, 0.86]) * rng.uniform(0.7, 1.0)
@@ -152,30 +149,31 @@ def _face(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float, skin: 
     for sx in (-1, 1):
         ex = hx + turn + sx * 0.36 * r
         m = blank()
-        cv2.ellipse(m, ipt(ex, ey), ipt(0.15 * r, 0.07 * r), 0, 0, 360, 255, -1, cv2.LINE_AA)
+        cv2.ellipse(m, _pt(ex, ey), _pt(0.15 * r, 0.07 * r), 0, 0, 360, 255, -1, cv2.LINE_AA)
         cv.paint(m, sclera)
         m = blank()
-        cv2.circle(m, ipt(ex + rng.uniform(-0.05, 0.05) * r, ey), max(1, int(0.065 * r)), 255,
+        cv2.circle(m, _pt(ex + rng.uniform(-0.05, 0.05) * r, ey), max(1, int(0.065 * r)), 255,
                    -1, cv2.LINE_AA)
         cv.paint(m, iris)
         m = blank()  # brow
-        cv2.line(m, ipt(ex - 0.17 * r, ey - 0.2 * r), ipt(ex + 0.17 * r, ey - 0.22 * r), 255,
+        cv2.line(m, _pt(ex - 0.17 * r, ey - 0.2 * r), _pt(ex + 0.17 * r, ey - 0.22 * r), 255,
                  max(1, int(0.06 * r)), cv2.LINE_AA)
         cv.paint(m, hair)
     m = blank()  # nose: a darker stroke
-    cv2.line(m, ipt(hx + turn * 1.2, ey + 0.05 * r), ipt(hx + turn * 1.3 + 0.05 * r, ey + 0.4 * r),
-             255, max(1, int(0.08 * r)), cv2.LINE_AA)
+    cv2.line(m, _pt(hx + turn * 1.2, ey + 0.05 * r),
+             _pt(hx + turn * 1.3 + 0.05 * r, ey + 0.4 * r), 255, max(1, int(0.08 * r)),
+             cv2.LINE_AA)
     cv.paint(m, skin * 0.7, opacity=0.7)
     m = blank()  # mouth
     my = hy + rng.uniform(0.5, 0.62) * r
-    cv2.ellipse(m, ipt(hx + turn, my), ipt(rng.uniform(0.15, 0.3) * r, 0.05 * r), 0, 0, 360,
+    cv2.ellipse(m, _pt(hx + turn, my), _pt(rng.uniform(0.15, 0.3) * r, 0.05 * r), 0, 0, 360,
                 255, -1, cv2.LINE_AA)
     cv.paint(m, skin * np.float32([0.6, 0.35, 0.35]) * rng.uniform(0.6, 1.2))
     if rng.random() < 0.3:  # beard: the lower face in hair colour, a little past the jaw
         m = blank()
-        cv2.ellipse(m, ipt(hx, hy + 0.1 * r), ipt(0.92 * r, 1.1 * r), 0, 10, 170, 255, -1,
+        cv2.ellipse(m, _pt(hx, hy + 0.1 * r), _pt(0.92 * r, 1.1 * r), 0, 10, 170, 255, -1,
                     cv2.LINE_AA)
-        cv2.ellipse(m, ipt(hx + turn, my), ipt(0.22 * r, 0.07 * r), 0, 0, 360, 0, -1)
+        cv2.ellipse(m, _pt(hx + turn, my), _pt(0.22 * r, 0.07 * r), 0, 0, 360, 0, -1)
         cv.paint(m, hair, opacity=rng.uniform(0.7, 1.0))
         m = blank()
         _strands(rng, m, (hx, hy + 0.6 * r), 0.6 * r, int(rng.integers(20, 120)), (0.1, 0.4))
@@ -183,9 +181,9 @@ def _face(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float, skin: 
     if rng.random() < 0.15:  # glasses
         m = blank()
         for sx in (-1, 1):
-            cv2.circle(m, ipt(hx + turn + sx * 0.36 * r, ey), int(0.22 * r), 255,
+            cv2.circle(m, _pt(hx + turn + sx * 0.36 * r, ey), int(0.22 * r), 255,
                        max(1, int(0.04 * r)), cv2.LINE_AA)
-        cv2.line(m, ipt(hx + turn - 0.14 * r, ey), ipt(hx + turn + 0.14 * r, ey), 255,
+        cv2.line(m, _pt(hx + turn - 0.14 * r, ey), _pt(hx + turn + 0.14 * r, ey), 255,
                  max(1, int(0.04 * r)), cv2.LINE_AA)
         cv.paint(m, np.float32(rng.uniform(0, 0.5, 3)))
     return True
@@ -195,23 +193,22 @@ def _headwear(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float, H:
               W: int) -> None:
     """A cap with a brim, a beanie or a wide hat over the top of the head."""
     hx, hy = head
-    ipt = lambda x, y: (int(round(x)), int(round(y)))  # noqa: E731
     colour = _saturated(rng) if rng.random() < 0.6 else _cloth(rng, (H, W))
     kind = rng.random()
     m = blank()
-    cv2.ellipse(m, ipt(hx, hy - 0.3 * r), ipt(1.0 * r, 0.95 * r), 0, 180, 360, 255, -1,
+    cv2.ellipse(m, _pt(hx, hy - 0.3 * r), _pt(1.0 * r, 0.95 * r), 0, 180, 360, 255, -1,
                 cv2.LINE_AA)
     if kind < 0.5:  # cap: crown and a brim to one side
         side = rng.choice([-1, 1])
-        cv2.ellipse(m, ipt(hx + side * 0.9 * r, hy - 0.3 * r), ipt(0.75 * r, 0.14 * r),
+        cv2.ellipse(m, _pt(hx + side * 0.9 * r, hy - 0.3 * r), _pt(0.75 * r, 0.14 * r),
                     rng.uniform(-20, 20), 0, 360, 255, -1, cv2.LINE_AA)
     elif kind < 0.75:  # wide-brimmed hat
-        cv2.ellipse(m, ipt(hx, hy - 0.35 * r), ipt(rng.uniform(1.5, 2.1) * r, 0.22 * r),
+        cv2.ellipse(m, _pt(hx, hy - 0.35 * r), _pt(rng.uniform(1.5, 2.1) * r, 0.22 * r),
                     rng.uniform(-8, 8), 0, 360, 255, -1, cv2.LINE_AA)
-        cv2.ellipse(m, ipt(hx, hy - 0.6 * r), ipt(0.85 * r, 0.8 * r), 0, 180, 360, 255, -1,
+        cv2.ellipse(m, _pt(hx, hy - 0.6 * r), _pt(0.85 * r, 0.8 * r), 0, 180, 360, 255, -1,
                     cv2.LINE_AA)
     else:  # beanie, a little taller than the head
-        cv2.ellipse(m, ipt(hx, hy - 0.25 * r), ipt(1.02 * r, 1.2 * r), 0, 180, 360, 255, -1,
+        cv2.ellipse(m, _pt(hx, hy - 0.25 * r), _pt(1.02 * r, 1.2 * r), 0, 180, 360, 255, -1,
                     cv2.LINE_AA)
     cv.paint(m, colour)
 
@@ -300,7 +297,7 @@ def person(rng: np.random.Generator, size: Tuple[int, int],
                 rng.uniform(-10, 10), 0, 360, 255, -1, cv2.LINE_AA)
     cv.paint(m, skin)
     if details:
-        _face(drng, cv, blank, head, r, skin, hair)
+        _face(drng, cv, blank, head, r, m, skin, hair)
     m = blank()  # hair cap over the top of the head, then loose strands
     cv2.ellipse(m, (int(head[0]), int(head[1] - r * 0.25)), (int(r * 0.95), int(r * 0.95)),
                 0, 180 + rng.uniform(-20, 0), 360 + rng.uniform(0, 20), 255, -1, cv2.LINE_AA)

@@ -128,6 +128,13 @@ def save_state(path, model, optimizer, progress, args):
     os.replace(tmp, path)
 
 
+def _set_base_pass(model, scale, sample_pixels, h, w):
+    """Base-pass scale and refined pixels for an (h, w) input; ``sample_pixels`` 0 means in
+    proportion to the input, as ``howard matte`` chooses them."""
+    model.backbone_scale = scale
+    model.refiner.sample_pixels = sample_pixels or auto_sample_pixels(h, w)
+
+
 def _publish(args, run):
     """Export the run's best state (fp16) to ``--publish`` while training goes on."""
     if args.publish:
@@ -137,7 +144,8 @@ def _publish(args, run):
 def build(args, device):
     model = build_model(args.variant, refine=args.stage == "refine",
                         **({"backbone_scale": args.backbone_scale,
-                            "sample_pixels": args.sample_pixels or 20_000} if args.stage == "refine" else {}))
+                            "sample_pixels": args.sample_pixels or 20_000}
+                           if args.stage == "refine" else {}))
     if args.init == "imagenet":
         log.info("initialised %d backbone tensors from ImageNet", init_imagenet(model))
     elif args.init not in ("none", None):
@@ -219,6 +227,7 @@ def train(args):
     seconds0, window, window_start = progress["seconds"], [], time.time()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     _train_mode(model, args)
+
     def looks(loader):
         for batch in loader:
             batch = _as_float(batch, device)
@@ -228,10 +237,7 @@ def train(args):
     for batch in looks(loader):
         if args.stage == "refine":
             scale = scales[int(torch.randint(len(scales), (1,), generator=aug_gen))]
-            h, w = batch["src"].shape[-2:]
-            model.backbone_scale = scale
-            model.refiner.sample_pixels = (auto_sample_pixels(h, w) if args.sample_pixels == 0
-                                           else args.sample_pixels)
+            _set_base_pass(model, scale, args.sample_pixels, *batch["src"].shape[-2:])
         if args.cosine and args.max_hours:
             done = min(1.0, (time.time() - started) / 3600 / args.max_hours)
             for g, lr in zip(optimizer.param_groups, base_lrs):
@@ -262,13 +268,13 @@ def train(args):
             logf.flush()
             log.info("%s", rec)
             window, window_start = [], now
-        last_step = stop["now"] or (args.max_samples and progress["samples"] >= args.max_samples) \
-            or (args.max_hours and now - started > args.max_hours * 3600)
+        last_step = (stop["now"]
+                     or (args.max_samples and progress["samples"] >= args.max_samples)
+                     or (args.max_hours and now - started > args.max_hours * 3600))
         if now - last_val > args.val_minutes * 60 or last_step:
             if args.stage == "refine":
-                model.backbone_scale = args.backbone_scale
-                model.refiner.sample_pixels = args.sample_pixels or auto_sample_pixels(
-                    args.val_size, args.val_size)
+                _set_base_pass(model, args.backbone_scale, args.sample_pixels, args.val_size,
+                               args.val_size)
             scores = evaluate(model, args, val, device)
             progress["val"] = scores
             logf.write(json.dumps({"step": progress["step"], "samples": progress["samples"],
