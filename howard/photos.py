@@ -27,6 +27,14 @@ def _folder() -> str:
     return os.path.join(os.path.dirname(skimage.__file__), "data")
 
 
+def _rgb(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
+    scale = 255.0 if img.dtype == np.uint8 else 65535.0
+    return img.astype(np.float32) / scale
+
+
 @functools.lru_cache(maxsize=None)
 def bank(kind: str = "scene") -> Tuple[np.ndarray, ...]:
     """The bundled photos of ``kind`` ('scene', 'texture' or 'all') as float32 HxWx3 RGB [0, 1].
@@ -38,16 +46,20 @@ def bank(kind: str = "scene") -> Tuple[np.ndarray, ...]:
         if kind != "all" and k != kind:
             continue
         img = cv2.imread(os.path.join(_folder(), name), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            continue
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=2)
-        img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
-        scale = 255.0 if img.dtype == np.uint8 else 65535.0
-        out.append((img.astype(np.float32) / scale))
+        if img is not None:
+            out.append(_rgb(img))
     if not out:
         raise RuntimeError(f"no bundled scikit-image photos found in {_folder()}")
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def photo(name: str) -> np.ndarray:
+    """One bundled photo by file name, as float32 HxWx3 RGB [0, 1]."""
+    img = cv2.imread(os.path.join(_folder(), name), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise RuntimeError(f"bundled scikit-image photo {name} not found in {_folder()}")
+    return _rgb(img)
 
 
 def random_view(rng: np.random.Generator, img: np.ndarray, size: Tuple[int, int],

@@ -19,6 +19,7 @@ import numpy as np
 
 from .person import person
 from .photos import background, jitter
+from .scenery import outdoor
 
 __all__ = ["SampleGenerator", "person", "background", "FolderForegrounds", "FolderBackgrounds"]
 
@@ -114,6 +115,30 @@ def _jpeg(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
 
 
+def _camouflage(rng: np.random.Generator, fgr: np.ndarray, pha: np.ndarray,
+                bg: np.ndarray) -> np.ndarray:
+    """Recolour an elliptical patch of the subject to the local background colour plus a small
+    random offset, keeping some of the subject's own texture."""
+    ys, xs = np.nonzero(pha > 0.5)
+    if len(ys) == 0:
+        return fgr
+    k = int(rng.integers(len(ys)))
+    extent = float(max(ys.max() - ys.min(), xs.max() - xs.min()) + 1)
+    mask = np.zeros(pha.shape, np.float32)
+    cv2.ellipse(mask, (int(xs[k]), int(ys[k])),
+                (int(extent * rng.uniform(0.05, 0.3)) + 1, int(extent * rng.uniform(0.05, 0.3)) + 1),
+                rng.uniform(0, 180), 0, 360, 1.0, -1, cv2.LINE_AA)
+    mask = cv2.GaussianBlur(mask, (0, 0), 1 + extent * 0.01) * rng.uniform(0.7, 1.0)
+    mask *= pha > 0  # colour is undefined (0) where there is no subject
+    box = max(3, int(extent * rng.uniform(0.02, 0.1)) | 1)
+    local = cv2.blur(bg, (box, box))
+    texture = fgr - cv2.blur(fgr, (9, 9))
+    d = rng.normal(0, 1, 3)
+    d *= rng.uniform(0.04, 0.2) / (np.linalg.norm(d) + 1e-6)
+    target = np.clip(local + d.astype(np.float32) + texture * rng.uniform(0, 0.8), 0, 1)
+    return (fgr * (1 - mask[..., None]) + target * mask[..., None]).astype(np.float32)
+
+
 class SampleGenerator:
     """Deterministic training samples: sample ``i`` depends only on ``(seed, i)``.
 
@@ -125,12 +150,20 @@ class SampleGenerator:
         empty: probability of a sample with no subject at all.
         details: procedural figures get faces, headwear and tattoos (see
             :func:`howard.person.person`); everything else about each sample stays the same.
+        outdoor: probability that the background is a procedural outdoor scene
+            (:func:`howard.scenery.outdoor`: sky, trees, poles) instead of a photo.
+        camouflage: probability that a patch of the subject takes the colour of the
+            background behind it, give or take a little, so the plate difference alone cannot
+            tell subject from background there.
+        ``outdoor`` and ``camouflage`` draw from their own generator, so with both at 0 a
+        sample is the same as without them.
     """
 
     def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),
                  bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03,
-                 details: bool = False):
+                 details: bool = False, outdoor: float = 0.0, camouflage: float = 0.0):
         self.seed, self.empty, self.details = seed, empty, details
+        self.outdoor, self.camouflage = outdoor, camouflage
         self.fg_folder = FolderForegrounds(fg_dirs) if fg_dirs else None
         self.bg_folder = FolderBackgrounds(bg_dirs) if bg_dirs else None
 
@@ -152,6 +185,7 @@ class SampleGenerator:
             ``pha`` (hxw).
         """
         rng = np.random.default_rng([self.seed, int(index)])
+        xrng = np.random.default_rng([self.seed, int(index), 0x5CE7E])
         h, w = size
         fgr, pha = self._foreground(rng, size)
         m = _affine(rng, size, 5, 0.1, (0.4, 1.0) if rng.random() < 0.5 else (0.8, 1.1), 5)
@@ -166,8 +200,12 @@ class SampleGenerator:
         fgr = jitter(rng, fgr, 0.6)
         if rng.random() < self.empty:
             pha = np.zeros_like(pha)
-        bg = _warp(self._background(rng, (h, w)), _affine(rng, size, 5, 0.05, (1, 1.3), 3),
-                   size, cv2.BORDER_REFLECT_101)
+        bg = self._background(rng, (h, w))
+        if self.outdoor and xrng.random() < self.outdoor:
+            bg = outdoor(xrng, (h, w))
+        bg = _warp(bg, _affine(rng, size, 5, 0.05, (1, 1.3), 3), size, cv2.BORDER_REFLECT_101)
+        if self.camouflage and xrng.random() < self.camouflage:
+            fgr = _camouflage(xrng, fgr, pha, bg)
         bgr = bg.copy()
         if rng.random() < 0.3:  # the subject's shadow falls on the scene, not on the plate
             k = int(rng.integers(5, 16)) * 2 + 1

@@ -39,9 +39,10 @@ class Batches(torch.utils.data.Dataset):
     """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch."""
 
     def __init__(self, seed, batch_size, crop, fg_dirs=(), bg_dirs=(), length=10**9, step=4,
-                 compact=False, details=False):
+                 compact=False, details=False, outdoor=0.0, camouflage=0.0):
         self.seed, self.batch_size, self.crop, self.length = seed, batch_size, crop, length
         self.step, self.compact, self.details = step, compact, details
+        self.outdoor, self.camouflage = outdoor, camouflage
         self.fg_dirs, self.bg_dirs = fg_dirs, bg_dirs
         self.gen = None
 
@@ -51,7 +52,8 @@ class Batches(torch.utils.data.Dataset):
     def __getitem__(self, i):
         if self.gen is None:  # built lazily, once per worker process
             self.gen = SampleGenerator(seed=self.seed, fg_dirs=self.fg_dirs,
-                                       bg_dirs=self.bg_dirs, details=self.details)
+                                       bg_dirs=self.bg_dirs, details=self.details,
+                                       outdoor=self.outdoor, camouflage=self.camouflage)
         rng = np.random.default_rng([self.seed, 7, i])
         h, w = (int(rng.integers(self.crop[0], self.crop[1] + 1)) // self.step * self.step
                 for _ in range(2))
@@ -204,7 +206,8 @@ def train(args):
         log.info("resumed %s at step %d (%d samples)", run, progress["step"], progress["samples"])
     (run / "args.json").write_text(json.dumps(vars(args), indent=1))
     data = Batches(args.seed, args.batch_size, args.crop, step=args.crop_step,
-                   compact=args.workers > 0, details=not args.plain_figures)
+                   compact=args.workers > 0, details=not args.plain_figures,
+                   outdoor=args.outdoor, camouflage=args.camouflage)
     first = progress["step"] // args.repeat
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(data, range(first, 10**9)), batch_size=None,
@@ -326,6 +329,10 @@ def main(argv=None):
     p.add_argument("--plain-figures", action="store_true",
                    help="procedural figures without faces, headwear and tattoos (as in the "
                         "validation and evaluation sets)")
+    p.add_argument("--outdoor", type=float, default=0.3,
+                   help="share of backgrounds that are procedural outdoor scenes (sky, trees)")
+    p.add_argument("--camouflage", type=float, default=0.15,
+                   help="share of samples with a patch of the subject in the background's colour")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)

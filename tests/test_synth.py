@@ -44,3 +44,30 @@ def test_person_details_keep_the_generator_stream():
     f2, a2 = person(r2, (160, 120))
     assert r1.random() == r2.random()
     assert 0 <= a1.min() and a1.max() <= 1 and not np.array_equal(f1, f2)
+
+
+def test_outdoor_replaces_only_the_background():
+    plain = SampleGenerator(seed=4, empty=0.0)
+    off = SampleGenerator(seed=4, empty=0.0, outdoor=0.0, camouflage=0.0)
+    out = SampleGenerator(seed=4, empty=0.0, outdoor=1.0)
+    for i in range(3):
+        p, o, x = plain.sample(i, (128, 96)), off.sample(i, (128, 96)), out.sample(i, (128, 96))
+        assert all(np.array_equal(p[k], o[k]) for k in p)  # probabilities of 0 change nothing
+        assert np.array_equal(p["pha"], x["pha"]) and np.array_equal(p["fgr"], x["fgr"])
+        assert np.abs(p["bgr"] - x["bgr"]).mean() > 0.05
+
+
+def test_camouflage_moves_a_patch_of_the_subject_towards_the_background():
+    plain = SampleGenerator(seed=6, empty=0.0)
+    camo = SampleGenerator(seed=6, empty=0.0, camouflage=1.0)
+    closer = 0
+    for i in range(6):
+        p, c = plain.sample(i, (160, 120)), camo.sample(i, (160, 120))
+        assert np.array_equal(p["pha"], c["pha"]) and np.array_equal(p["bgr"], c["bgr"])
+        changed = np.abs(p["fgr"] - c["fgr"]).max(axis=2) > 0.02
+        assert not (changed & (p["pha"] == 0)).any()  # only where the subject is
+        if changed.sum() < 20:
+            continue
+        bg = p["bgr"][changed]  # the plate: the background behind the patch
+        closer += int(np.abs(c["fgr"][changed] - bg).mean() < np.abs(p["fgr"][changed] - bg).mean())
+    assert closer >= 3
