@@ -36,6 +36,7 @@ import re
 import shutil
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -122,7 +123,8 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
     started = time.perf_counter()
     summary = howard.matte(str(clip / "subject.mp4"), str(clip / "plate.mp4"), str(run_dir),
                            weights=args.weights, device=args.device, outputs="rgba,bgr",
-                           progress=False, overwrite=True, threads=args.threads)
+                           progress=False, overwrite=True, threads=args.threads,
+                           backbone_scale=args.backbone_scale)
     howard_seconds = time.perf_counter() - started
     records = {}
     for line in (run_dir / "alignment.jsonl").read_text().splitlines():
@@ -218,6 +220,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--size", type=parse_size, default=(540, 960), help="HxW (default 540x960)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma list of {', '.join(METHODS)} (default all; howard always runs)")
+    p.add_argument("--backbone-scale", type=lambda v: float(Fraction(v)), default=None,
+                   help="base-pass resolution, e.g. 1/4 (default: chosen from the size, as "
+                        "howard matte does)")
     p.add_argument("--sheet-rows", type=int, default=3, help="frames in sheet.png (default 3)")
     args = p.parse_args(argv)
     methods = ["howard"] + [m.strip() for m in args.methods.split(",")
@@ -232,10 +237,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.perf_counter()
     clips = evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size)
     h, w = args.size
+    scale = args.backbone_scale or auto_backbone_scale(h, w)
     threads = configure_threads(args.threads)
     dev = select_device(args.device)
     model = load_model(args.weights, refine=True, device=dev,
-                       backbone_scale=auto_backbone_scale(h, w),
+                       backbone_scale=scale,
                        sample_pixels=auto_sample_pixels(h, w))
     matter = Matter(model, dev)
     everything = [(c.name, t) for c in clips for t in range(args.frames)]
@@ -254,14 +260,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     fallbacks = sum(c["howard_fallbacks"] for c in per_clip)
     note = (f"Published alignment failed on {failures} frames (plate used unwarped); howard "
             f"fell back on {fallbacks}. Set: seed {args.seed}, {args.clips} clips x "
-            f"{args.frames} frames, {h}x{w}; weights {Path(args.weights).name}.")
+            f"{args.frames} frames, {h}x{w}, base pass at {scale:.3g}; weights "
+            f"{Path(args.weights).name}.")
     text = table(results, n_frames, note)
     print(text)
     (args.out / "table.md").write_text(text)
     seconds = time.perf_counter() - started
     report = {"settings": {"seed": args.seed, "clips": args.clips, "frames": args.frames,
                            "size": [h, w], "weights": args.weights, "device": str(dev),
-                           "threads": threads, "backbone_scale": auto_backbone_scale(h, w),
+                           "threads": threads, "backbone_scale": scale,
                            "sample_pixels": auto_sample_pixels(h, w), "methods": methods,
                            "difference_key": {"low": baselines.KEY_LOW,
                                               "high": baselines.KEY_HIGH,

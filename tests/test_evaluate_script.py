@@ -1,0 +1,27 @@
+"""scripts/evaluate.py end to end on a tiny set: the table, results.json and the chosen base
+pass."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
+
+
+def test_evaluate_tiny_set(tmp_path):
+    out = tmp_path / "eval"
+    cmd = [sys.executable, str(SCRIPT), "--out", str(out), "--cache", str(tmp_path / "sets"),
+           "--clips", "1", "--frames", "3", "--size", "144x256", "--methods",
+           "howard,base,diffkey,truth", "--backbone-scale", "1/4", "--sheet-rows", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "results.json").read_text())
+    assert report["settings"]["backbone_scale"] == 0.25
+    assert set(report["methods"]) == {"howard", "base", "diffkey", "truth"}
+    for m in report["methods"].values():
+        assert all(math.isfinite(v) and v >= 0 for v in m["metrics"].values())
+    table = (out / "table.md").read_text()
+    assert "base pass at 0.25" in table and "difference key" in table
+    assert (out / "sheet.png").is_file()
