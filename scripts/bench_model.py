@@ -3,8 +3,9 @@
     python scripts/bench_model.py                       # all backbones, 720p/1080p/4K, CPU (+CUDA)
     python scripts/bench_model.py --variants mobilenetv2 --sizes 1080 --repeats 7 --compare
 
-Operating points: 720p and 1080p use backbone_scale 1/4 and 80,000 refined pixels, 4K uses 1/8
-and 320,000 (the published ones). ``base`` times the base network alone at the backbone
+Operating points: the base-pass scale ``howard matte`` picks (1/2 at 720p, 1/3 at 1080p, 1/6 at
+4K; ``--backbone-scale 1/4`` for another) and 80,000 refined pixels at 720p and 1080p, 320,000 at
+4K. ``base`` times the base network alone at the backbone
 resolution. ``--compare`` adds a straightforward form of the same network (BatchNorm not folded,
 NCHW tensors, the refiner resizing and padding whole tensors before cropping) to show what the
 optimised path gains. The mobilenetv2 model uses the shipped weights when present (so the error
@@ -14,6 +15,7 @@ map, and so the refined area, is realistic); other backbones use random weights.
 import argparse
 import statistics
 import time
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -21,10 +23,10 @@ import torch
 
 from howard.infer import Matter, configure_threads
 from howard.model import build_model
+from howard.settings import auto_backbone_scale
 from howard.weights import WeightsError, load_model
 
-SIZES = {"720": (720, 1280, 0.25, 80_000), "1080": (1080, 1920, 0.25, 80_000),
-         "2160": (2160, 3840, 0.125, 320_000)}
+SIZES = {"720": (720, 1280, 80_000), "1080": (1080, 1920, 80_000), "2160": (2160, 3840, 320_000)}
 
 
 def frames(h, w, seed=0):
@@ -59,8 +61,9 @@ def time_call(fn, repeats):
     return statistics.median(times)
 
 
-def bench(variant, size, device, repeats, compare):
-    h, w, scale, pixels = SIZES[size]
+def bench(variant, size, device, repeats, compare, scale=None):
+    h, w, pixels = SIZES[size]
+    scale = scale or auto_backbone_scale(h, w)
     model, source = model_for(variant, scale, pixels, variant == "mobilenetv2")
     src, bgr = frames(h, w)
     rows = []
@@ -100,6 +103,8 @@ def main():
     p.add_argument("--devices", nargs="+", default=None)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--backbone-scale", type=lambda v: float(Fraction(v)), default=None,
+                   help="base-pass scale, e.g. 1/4 (default: what howard matte picks per size)")
     p.add_argument("--compare", action="store_true",
                    help="also time the straightforward form of the network")
     args = p.parse_args()
@@ -111,7 +116,8 @@ def main():
     for device in devices:
         for variant in args.variants:
             for size in args.sizes:
-                for row in bench(variant, size, torch.device(device), args.repeats, args.compare):
+                for row in bench(variant, size, torch.device(device), args.repeats, args.compare,
+                                 args.backbone_scale):
                     v, res, dev, kind, sec, px, source = row
                     print(f"| {v} | {res} | {dev} | {kind} | {sec:.3f} | {1 / sec:.2f} | "
                           f"{px:,.0f} | {source} |", flush=True)
