@@ -60,8 +60,8 @@ def main(verbose):
               help="Backbone of the checkpoint (default: read from the checkpoint).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--backbone-scale", default="auto", show_default=True,
-              help="Resolution of the base pass, e.g. 1/3 for HD, 1/6 for 4K (lower is faster "
-              "and coarser); auto aims at about 360 px on the short side.")
+              help="Resolution of the base pass, e.g. 1/3 for HD, 1/8 for 4K (lower is faster "
+              "and coarser); auto picks from the frame size.")
 @click.option("--refine-mode", type=click.Choice(["sampling", "thresholding", "full"]),
               default="sampling", show_default=True, help="Which pixels the refiner redoes.")
 @click.option("--sample-pixels", type=click.IntRange(min=16), default=None,

@@ -3,7 +3,7 @@
     python scripts/bench_model.py                       # all backbones, 720p/1080p/4K, CPU (+CUDA)
     python scripts/bench_model.py --variants mobilenetv2 --sizes 1080 --repeats 7 --compare
 
-Operating points: the base-pass scale ``howard matte`` picks (1/2 at 720p, 1/3 at 1080p, 1/6 at
+Operating points: the base-pass scale ``howard matte`` picks (1/2 at 720p, 1/3 at 1080p, 1/8 at
 4K; ``--backbone-scale 1/4`` for another) and 80,000 refined pixels at 720p and 1080p, 320,000 at
 4K. ``base`` times the base network alone at the backbone
 resolution. ``--compare`` adds a straightforward form of the same network (BatchNorm not folded,

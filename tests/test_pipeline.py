@@ -181,7 +181,7 @@ class TestEndToEnd:
 class TestSettings:
     @pytest.mark.parametrize("size,scale", [((540, 960), 1 / 2), ((720, 1280), 1 / 2),
                                             ((1080, 1920), 1 / 3), ((1440, 2560), 1 / 4),
-                                            ((2160, 3840), 1 / 6), ((144, 256), 1 / 2),
+                                            ((2160, 3840), 1 / 8), ((144, 256), 1 / 2),
                                             ((1920, 1080), 1 / 3)])
     def test_backbone_scale(self, size, scale):
         assert pipeline.auto_backbone_scale(*size) == scale
