@@ -6,7 +6,8 @@
 
 A run folder holds ``last.pth`` (model + optimiser + progress, written every few minutes and on
 Ctrl-C / SIGTERM), ``best.pth`` (best validation SAD), ``log.jsonl`` (losses, validation) and
-``args.json``. Running the same command again resumes from ``last.pth``. CUDA is used when
+``args.json``. Running the same command again resumes from ``last.pth`` (with the learning rates
+this command sets, so a run can go on at a lower one). CUDA is used when
 present (bf16 autocast there); on CPU it runs in float32.
 """
 
@@ -201,7 +202,10 @@ def train(args):
     if (run / "last.pth").exists():
         state = torch.load(run / "last.pth", map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
+        wanted = [g["lr"] for g in optimizer.param_groups]
         optimizer.load_state_dict(state["optimizer"])
+        for g, lr in zip(optimizer.param_groups, wanted):  # this command's --lr-scale wins
+            g["lr"] = lr
         progress = state["progress"]
         log.info("resumed %s at step %d (%d samples)", run, progress["step"], progress["samples"])
     (run / "args.json").write_text(json.dumps(vars(args), indent=1))

@@ -38,11 +38,15 @@ def test_train_publish_resume_export(tmp_path):
     raw = torch.load(published, map_location="cpu", weights_only=False)["state_dict"]
     assert all(v.dtype == torch.float16 for v in raw.values() if v.is_floating_point())
 
-    again = _train(run, "--max-samples", "12")
+    first_lrs = sorted(g["lr"] for g in state["optimizer"]["param_groups"])
+    again = _train(run, "--max-samples", "12", "--lr-scale", "0.5")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed" in again.stdout
     state = torch.load(run / "last.pth", map_location="cpu", weights_only=False)
     assert state["progress"]["samples"] == 12
+    # a resumed run takes this command's learning rates, not the saved ones
+    lrs = sorted(g["lr"] for g in state["optimizer"]["param_groups"])
+    assert lrs == [0.5 * lr for lr in first_lrs]
 
     out = tmp_path / "export.pth"
     exported = subprocess.run([sys.executable, str(SCRIPT), "--run", str(run), "--export",
