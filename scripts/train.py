@@ -176,7 +176,9 @@ def build(args, device):
 def export(args):
     """Write a float16, model-only refine checkpoint from the run's best (or last) state."""
     run = Path(args.run)
-    source = run / "best.pth" if (run / "best.pth").exists() else run / "last.pth"
+    source = run / "best.pth"
+    if getattr(args, "export_from", "best") == "last" or not source.exists():
+        source = run / "last.pth"
     state = torch.load(source, map_location="cpu", weights_only=False)
     model = build_model(state["variant"], refine=True)
     own = model.state_dict()
@@ -350,6 +352,8 @@ def main(argv=None):
     p.add_argument("--max-samples", type=int, default=0)
     p.add_argument("--max-hours", type=float, default=0)
     p.add_argument("--export", help="write the run's best weights (fp16, refine layout) here")
+    p.add_argument("--export-from", choices=["best", "last"], default="best",
+                   help="with --export: the best validation state or the latest one")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     if args.export:

@@ -53,3 +53,8 @@ def test_train_publish_resume_export(tmp_path):
                                str(out)], capture_output=True, text=True, timeout=120)
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert read_checkpoint(out)[1] == "mobilenetv2"
+    latest = subprocess.run([sys.executable, str(SCRIPT), "--run", str(run), "--export",
+                             str(out), "--export-from", "last"],
+                            capture_output=True, text=True, timeout=120)
+    assert latest.returncode == 0, latest.stderr[-2000:]
+    assert read_checkpoint(out)[2]["samples"] == 12
