@@ -4,7 +4,6 @@ import functools
 import logging
 import shlex
 import sys
-from fractions import Fraction
 
 import click
 
@@ -32,13 +31,11 @@ def _friendly(fn):
 def _scale(value):
     if value in (None, "auto"):
         return None
+    from .settings import parse_backbone_scale  # the heavy modules load only for a run
     try:
-        num = float(Fraction(value.strip()))
-    except (ValueError, ZeroDivisionError):
-        raise click.BadParameter(f"{value!r} is not a number (e.g. 0.25 or 1/4) or 'auto'")
-    if not 0 < num <= 0.5:
-        raise click.BadParameter(f"must be in (0, 1/2], got {value}")
-    return num
+        return parse_backbone_scale(value)
+    except ValueError as e:
+        raise click.BadParameter(f"{e} (or auto)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -114,11 +114,11 @@ def outdoor(rng: np.random.Generator, size: Tuple[int, int]) -> np.ndarray:
     horizon = int(H * rng.uniform(0.45, 0.95))
     img = cv2.resize(_sky(rng, h, w, horizon // 2), (W, H), interpolation=cv2.INTER_LINEAR)
     if rng.random() < 0.3:  # buildings along the horizon, cut from the bundled photos
+        scenes = bank("scene")
         for _ in range(int(rng.integers(1, 4))):
             bw, bh = int(W * rng.uniform(0.1, 0.4)), int(H * rng.uniform(0.05, 0.3))
             x0 = int(rng.integers(0, max(1, W - bw)))
             y0 = max(0, horizon - bh)
-            scenes = bank("scene")
             img[y0:horizon, x0:x0 + bw] = random_view(
                 rng, scenes[rng.integers(len(scenes))], (horizon - y0, bw)) * rng.uniform(0.5, 1)
     bark = BARK[rng.integers(len(BARK))] * rng.uniform(0.7, 1.2)
@@ -143,7 +143,7 @@ def outdoor(rng: np.random.Generator, size: Tuple[int, int]) -> np.ndarray:
         colour = LEAVES[rng.integers(len(LEAVES))] * rng.uniform(0.5, 0.9)
         leaf = colour * (0.7 + 0.6 * _noise(rng, H, W, 6)[..., None])
         img[mask] = leaf[mask]
-    img[horizon:] = _ground(rng, H - horizon, W) if horizon < H else img[horizon:]
+    img[horizon:] = _ground(rng, H - horizon, W)  # horizon < 0.95 H: the ground is never empty
     out = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
     if rng.random() < 0.3:  # slightly out of focus, as a background often is
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 2.0))

@@ -6,6 +6,7 @@ run must share with the run it continues (see :func:`check_resumable`).
 
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Dict, Optional, Sequence
 
 from . import composite, recomposite
@@ -38,6 +39,17 @@ class Settings:
     composite_space: str = "linear"
     videos: Sequence[str] = ()
     extra: Dict = field(default_factory=dict)
+
+
+def parse_backbone_scale(text: str) -> float:
+    """A base-pass scale from text such as '1/3' or '0.25'; ValueError unless in (0, 1/2]."""
+    try:
+        value = float(Fraction(str(text).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{text!r} is not a number (e.g. 0.25 or 1/4)") from None
+    if not 0 < value <= 0.5:
+        raise ValueError(f"a base-pass scale must be in (0, 1/2], got {text}")
+    return value
 
 
 def auto_backbone_scale(h: int, w: int) -> float:

@@ -200,7 +200,7 @@ class SampleGenerator:
         fgr = jitter(rng, fgr, 0.6)
         if rng.random() < self.empty:
             pha = np.zeros_like(pha)
-        bg = self._background(rng, (h, w))
+        bg = self._background(rng, (h, w))  # drawn even when replaced: keeps rng's stream
         if self.outdoor and xrng.random() < self.outdoor:
             bg = outdoor(xrng, (h, w))
         bg = _warp(bg, _affine(rng, size, 5, 0.05, (1, 1.3), 3), size, cv2.BORDER_REFLECT_101)

@@ -15,7 +15,6 @@ map, and so the refined area, is realistic); other backbones use random weights.
 import argparse
 import statistics
 import time
-from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 
 from howard.infer import Matter, configure_threads
 from howard.model import build_model
-from howard.settings import auto_backbone_scale
+from howard.settings import auto_backbone_scale, parse_backbone_scale
 from howard.weights import WeightsError, load_model
 
 SIZES = {"720": (720, 1280, 80_000), "1080": (1080, 1920, 80_000), "2160": (2160, 3840, 320_000)}
@@ -103,7 +102,7 @@ def main():
     p.add_argument("--devices", nargs="+", default=None)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--backbone-scale", type=lambda v: float(Fraction(v)), default=None,
+    p.add_argument("--backbone-scale", type=parse_backbone_scale, default=None,
                    help="base-pass scale, e.g. 1/4 (default: what howard matte picks per size)")
     p.add_argument("--compare", action="store_true",
                    help="also time the straightforward form of the network")

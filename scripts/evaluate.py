@@ -36,7 +36,6 @@ import re
 import shutil
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -51,6 +50,7 @@ from howard.clips import make_set
 from howard.errors import HowardError
 from howard.infer import Matter, configure_threads, pad_to_multiple, select_device
 from howard.pipeline import auto_backbone_scale, auto_sample_pixels
+from howard.settings import parse_backbone_scale
 from howard.weights import find_weights, load_model
 
 METHODS = {
@@ -220,7 +220,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--size", type=parse_size, default=(540, 960), help="HxW (default 540x960)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma list of {', '.join(METHODS)} (default all; howard always runs)")
-    p.add_argument("--backbone-scale", type=lambda v: float(Fraction(v)), default=None,
+    p.add_argument("--backbone-scale", type=parse_backbone_scale, default=None,
                    help="base-pass resolution, e.g. 1/4 (default: chosen from the size, as "
                         "howard matte does)")
     p.add_argument("--sheet-rows", type=int, default=3, help="frames in sheet.png (default 3)")

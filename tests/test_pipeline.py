@@ -186,6 +186,13 @@ class TestSettings:
     def test_backbone_scale(self, size, scale):
         assert pipeline.auto_backbone_scale(*size) == scale
 
+    def test_parse_backbone_scale(self):
+        from howard.settings import parse_backbone_scale
+        assert parse_backbone_scale("1/3") == 1 / 3 and parse_backbone_scale(" 0.25") == 0.25
+        for bad in ("0", "0.6", "abc", "1/0"):
+            with pytest.raises(ValueError):
+                parse_backbone_scale(bad)
+
     def test_sample_pixels(self):
         assert pipeline.auto_sample_pixels(1080, 1920) == 80_000
         assert pipeline.auto_sample_pixels(2160, 3840) == 320_000
