@@ -115,10 +115,35 @@ def _jpeg(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
 
 
+def same_hue(rng: np.random.Generator, colour: np.ndarray) -> np.ndarray:
+    """Colours (...x3 RGB in [0, 1]) with the hues of ``colour`` but a quite different
+    brightness (grey level moved 30-70 % of the way towards black or white, whichever has room)
+    and saturation (chroma scaled by 0.2-0.5 or 2-4, as far as it fits)."""
+    colour = np.asarray(colour, np.float32)
+    grey = colour.mean(axis=-1, keepdims=True)
+    chroma = colour - grey
+    tint = rng.normal(0, 0.02, 3).astype(np.float32)
+    faint = np.abs(chroma).max(axis=-1, keepdims=True) < 0.02
+    chroma = np.where(faint, chroma + tint - tint.mean(), chroma)  # grey gets a hue to keep
+    darker = (grey > 0.65) | ((grey >= 0.35) & (rng.random() < 0.6))
+    t = rng.uniform(0.3, 0.7)
+    g = np.where(darker, grey * (1 - t), grey + (1 - grey) * t)
+    k = rng.uniform(0.2, 0.5) if rng.random() < 0.3 else rng.uniform(2.0, 4.0)
+    room = np.where(chroma > 0, (1 - g) / np.maximum(chroma, 1e-6),
+                    g / np.maximum(-chroma, 1e-6)).min(axis=-1, keepdims=True)
+    k = np.minimum(k, room)  # stay inside the colour cube, so the hue is kept
+    return np.clip(g + chroma * k, 0, 1).astype(np.float32)
+
+
 def _camouflage(rng: np.random.Generator, fgr: np.ndarray, pha: np.ndarray,
-                bg: np.ndarray) -> np.ndarray:
-    """Recolour an elliptical patch of the subject to the local background colour plus a small
-    random offset, keeping some of the subject's own texture."""
+                bg: np.ndarray, hue: float = 0.5) -> np.ndarray:
+    """Recolour an elliptical patch of the subject from the local background colour, keeping
+    some of the subject's own texture.
+
+    With probability ``1 - hue`` the patch takes that colour give or take a little (the plate
+    difference alone cannot tell subject from background there); otherwise it keeps the
+    background's hue but not its saturation and brightness (a blue cap against a blue sky, a
+    brown sleeve against brown bark), which is still plainly the subject."""
     ys, xs = np.nonzero(pha > 0.5)
     if len(ys) == 0:
         return fgr
@@ -133,9 +158,13 @@ def _camouflage(rng: np.random.Generator, fgr: np.ndarray, pha: np.ndarray,
     box = max(3, int(extent * rng.uniform(0.02, 0.1)) | 1)
     local = cv2.blur(bg, (box, box))
     texture = fgr - cv2.blur(fgr, (9, 9))
-    d = rng.normal(0, 1, 3)
-    d *= rng.uniform(0.04, 0.2) / (np.linalg.norm(d) + 1e-6)
-    target = np.clip(local + d.astype(np.float32) + texture * rng.uniform(0, 0.8), 0, 1)
+    if rng.random() >= hue:
+        d = rng.normal(0, 1, 3)
+        d *= rng.uniform(0.04, 0.2) / (np.linalg.norm(d) + 1e-6)
+        base = local + d.astype(np.float32)
+    else:
+        base = same_hue(rng, local)
+    target = np.clip(base + texture * rng.uniform(0, 0.8), 0, 1)
     return (fgr * (1 - mask[..., None]) + target * mask[..., None]).astype(np.float32)
 
 
@@ -155,15 +184,18 @@ class SampleGenerator:
         camouflage: probability that a patch of the subject takes the colour of the
             background behind it, give or take a little, so the plate difference alone cannot
             tell subject from background there.
+        camouflage_hue: the share of those patches that keep the background's hue but take a
+            quite different saturation and brightness (see :func:`same_hue`).
         ``outdoor`` and ``camouflage`` draw from their own generator, so with both at 0 a
         sample is the same as without them.
     """
 
     def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),
                  bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03,
-                 details: bool = False, outdoor: float = 0.0, camouflage: float = 0.0):
+                 details: bool = False, outdoor: float = 0.0, camouflage: float = 0.0,
+                 camouflage_hue: float = 0.5):
         self.seed, self.empty, self.details = seed, empty, details
-        self.outdoor, self.camouflage = outdoor, camouflage
+        self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
         self.fg_folder = FolderForegrounds(fg_dirs) if fg_dirs else None
         self.bg_folder = FolderBackgrounds(bg_dirs) if bg_dirs else None
 
@@ -205,7 +237,7 @@ class SampleGenerator:
             bg = outdoor(xrng, (h, w))
         bg = _warp(bg, _affine(rng, size, 5, 0.05, (1, 1.3), 3), size, cv2.BORDER_REFLECT_101)
         if self.camouflage and xrng.random() < self.camouflage:
-            fgr = _camouflage(xrng, fgr, pha, bg)
+            fgr = _camouflage(xrng, fgr, pha, bg, self.camouflage_hue)
         bgr = bg.copy()
         if rng.random() < 0.3:  # the subject's shadow falls on the scene, not on the plate
             k = int(rng.integers(5, 16)) * 2 + 1

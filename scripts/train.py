@@ -40,10 +40,10 @@ class Batches(torch.utils.data.Dataset):
     """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch."""
 
     def __init__(self, seed, batch_size, crop, fg_dirs=(), bg_dirs=(), length=10**9, step=4,
-                 compact=False, details=False, outdoor=0.0, camouflage=0.0):
+                 compact=False, details=False, outdoor=0.0, camouflage=0.0, camouflage_hue=0.5):
         self.seed, self.batch_size, self.crop, self.length = seed, batch_size, crop, length
         self.step, self.compact, self.details = step, compact, details
-        self.outdoor, self.camouflage = outdoor, camouflage
+        self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
         self.fg_dirs, self.bg_dirs = fg_dirs, bg_dirs
         self.gen = None
 
@@ -54,7 +54,8 @@ class Batches(torch.utils.data.Dataset):
         if self.gen is None:  # built lazily, once per worker process
             self.gen = SampleGenerator(seed=self.seed, fg_dirs=self.fg_dirs,
                                        bg_dirs=self.bg_dirs, details=self.details,
-                                       outdoor=self.outdoor, camouflage=self.camouflage)
+                                       outdoor=self.outdoor, camouflage=self.camouflage,
+                                       camouflage_hue=self.camouflage_hue)
         rng = np.random.default_rng([self.seed, 7, i])
         h, w = (int(rng.integers(self.crop[0], self.crop[1] + 1)) // self.step * self.step
                 for _ in range(2))
@@ -213,7 +214,8 @@ def train(args):
     (run / "args.json").write_text(json.dumps(vars(args), indent=1))
     data = Batches(args.seed, args.batch_size, args.crop, step=args.crop_step,
                    compact=args.workers > 0, details=not args.plain_figures,
-                   outdoor=args.outdoor, camouflage=args.camouflage)
+                   outdoor=args.outdoor, camouflage=args.camouflage,
+                   camouflage_hue=args.camouflage_hue)
     first = progress["step"] // args.repeat
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(data, range(first, 10**9)), batch_size=None,
@@ -339,6 +341,9 @@ def main(argv=None):
                    help="share of backgrounds that are procedural outdoor scenes (sky, trees)")
     p.add_argument("--camouflage", type=float, default=0.15,
                    help="share of samples with a patch of the subject in the background's colour")
+    p.add_argument("--camouflage-hue", type=float, default=0.5,
+                   help="share of those patches that keep the background's hue but not its "
+                        "saturation and brightness (a blue cap against a blue sky)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)

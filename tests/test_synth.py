@@ -3,7 +3,7 @@
 import numpy as np
 
 from howard.person import person
-from howard.synth import SampleGenerator
+from howard.synth import SampleGenerator, same_hue
 
 
 def test_sample_shapes_ranges_and_determinism():
@@ -59,7 +59,7 @@ def test_outdoor_replaces_only_the_background():
 
 def test_camouflage_moves_a_patch_of_the_subject_towards_the_background():
     plain = SampleGenerator(seed=6, empty=0.0)
-    camo = SampleGenerator(seed=6, empty=0.0, camouflage=1.0)
+    camo = SampleGenerator(seed=6, empty=0.0, camouflage=1.0, camouflage_hue=0.0)
     closer = 0
     for i in range(6):
         p, c = plain.sample(i, (160, 120)), camo.sample(i, (160, 120))
@@ -71,3 +71,31 @@ def test_camouflage_moves_a_patch_of_the_subject_towards_the_background():
         bg = p["bgr"][changed]  # the plate: the background behind the patch
         closer += int(np.abs(c["fgr"][changed] - bg).mean() < np.abs(p["fgr"][changed] - bg).mean())
     assert closer >= 3
+
+
+def test_same_hue_keeps_the_hue_and_changes_saturation_or_brightness():
+    rng = np.random.default_rng(0)
+    sky = np.array([0.75, 0.93, 0.98], np.float32)
+    for _ in range(50):
+        c = same_hue(rng, sky)
+        assert c.shape == (3,) and 0 <= c.min() and c.max() <= 1
+        a, b = sky - sky.mean(), c - c.mean()
+        cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+        assert cos > 0.95  # the same hue
+        assert np.abs(c - sky).max() > 0.15  # but plainly another colour
+
+
+def test_camouflage_of_the_same_hue_stays_distinct_from_the_background():
+    near = SampleGenerator(seed=6, empty=0.0, camouflage=1.0, camouflage_hue=0.0)
+    hue = SampleGenerator(seed=6, empty=0.0, camouflage=1.0, camouflage_hue=1.0)
+    gaps = []
+    for i in range(6):
+        n, h = near.sample(i, (160, 120)), hue.sample(i, (160, 120))
+        assert np.array_equal(n["pha"], h["pha"]) and np.array_equal(n["bgr"], h["bgr"])
+        changed = (np.abs(n["fgr"] - h["fgr"]).max(axis=2) > 0.02) & (n["pha"] > 0.5)
+        if changed.sum() < 20:
+            continue
+        bg = n["bgr"][changed]
+        gaps.append((np.abs(h["fgr"][changed] - bg).mean(), np.abs(n["fgr"][changed] - bg).mean()))
+    assert len(gaps) >= 3
+    assert sum(g_hue > g_near for g_hue, g_near in gaps) >= len(gaps) - 1
