@@ -22,10 +22,10 @@ import torch
 
 from howard.infer import Matter, configure_threads
 from howard.model import build_model
-from howard.settings import auto_backbone_scale, parse_backbone_scale
+from howard.settings import auto_backbone_scale, auto_sample_pixels, parse_backbone_scale
 from howard.weights import WeightsError, load_model
 
-SIZES = {"720": (720, 1280, 80_000), "1080": (1080, 1920, 80_000), "2160": (2160, 3840, 320_000)}
+SIZES = {"720": (720, 1280), "1080": (1080, 1920), "2160": (2160, 3840)}
 
 
 def frames(h, w, seed=0):
@@ -60,8 +60,9 @@ def time_call(fn, repeats):
     return statistics.median(times)
 
 
-def bench(variant, size, device, repeats, compare, scale=None):
-    h, w, pixels = SIZES[size]
+def bench(variant, size, device, repeats, compare, scale=None, pixels=None):
+    h, w = SIZES[size]
+    pixels = pixels or auto_sample_pixels(h, w)
     scale = scale or auto_backbone_scale(h, w)
     model, source = model_for(variant, scale, pixels, variant == "mobilenetv2")
     src, bgr = frames(h, w)
@@ -104,6 +105,8 @@ def main():
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--backbone-scale", type=parse_backbone_scale, default=None,
                    help="base-pass scale, e.g. 1/4 (default: what howard matte picks per size)")
+    p.add_argument("--sample-pixels", type=int, default=None,
+                   help="refined pixels per frame (default: 80,000 at 1080p, in proportion)")
     p.add_argument("--compare", action="store_true",
                    help="also time the straightforward form of the network")
     args = p.parse_args()
@@ -116,7 +119,7 @@ def main():
         for variant in args.variants:
             for size in args.sizes:
                 for row in bench(variant, size, torch.device(device), args.repeats, args.compare,
-                                 args.backbone_scale):
+                                 args.backbone_scale, args.sample_pixels):
                     v, res, dev, kind, sec, px, source = row
                     print(f"| {v} | {res} | {dev} | {kind} | {sec:.3f} | {1 / sec:.2f} | "
                           f"{px:,.0f} | {source} |", flush=True)

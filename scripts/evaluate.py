@@ -124,7 +124,8 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
     summary = howard.matte(str(clip / "subject.mp4"), str(clip / "plate.mp4"), str(run_dir),
                            weights=args.weights, device=args.device, outputs="rgba,bgr",
                            progress=False, overwrite=True, threads=args.threads,
-                           backbone_scale=args.backbone_scale)
+                           backbone_scale=args.backbone_scale,
+                           sample_pixels=args.sample_pixels)
     howard_seconds = time.perf_counter() - started
     records = {}
     for line in (run_dir / "alignment.jsonl").read_text().splitlines():
@@ -223,6 +224,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--backbone-scale", type=parse_backbone_scale, default=None,
                    help="base-pass resolution, e.g. 1/4 (default: chosen from the size, as "
                         "howard matte does)")
+    p.add_argument("--sample-pixels", type=int, default=None,
+                   help="pixels the refiner redoes per frame (default: as howard matte does, "
+                        "80,000 at 1920x1080 in proportion to the frame area)")
     p.add_argument("--sheet-rows", type=int, default=3, help="frames in sheet.png (default 3)")
     args = p.parse_args(argv)
     methods = ["howard"] + [m.strip() for m in args.methods.split(",")
@@ -238,11 +242,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     clips = evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size)
     h, w = args.size
     scale = args.backbone_scale or auto_backbone_scale(h, w)
+    if args.sample_pixels is not None and args.sample_pixels < 16:
+        p.error("--sample-pixels must be at least 16")
+    pixels = args.sample_pixels or auto_sample_pixels(h, w)
     threads = configure_threads(args.threads)
     dev = select_device(args.device)
     model = load_model(args.weights, refine=True, device=dev,
                        backbone_scale=scale,
-                       sample_pixels=auto_sample_pixels(h, w))
+                       sample_pixels=pixels)
     matter = Matter(model, dev)
     everything = [(c.name, t) for c in clips for t in range(args.frames)]
     picks = np.linspace(0, len(everything) - 1, args.sheet_rows + 2)[1:-1]
@@ -260,7 +267,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     fallbacks = sum(c["howard_fallbacks"] for c in per_clip)
     note = (f"Published alignment failed on {failures} frames (plate used unwarped); howard "
             f"fell back on {fallbacks}. Set: seed {args.seed}, {args.clips} clips x "
-            f"{args.frames} frames, {h}x{w}, base pass at {scale:.3g}; weights "
+            f"{args.frames} frames, {h}x{w}, base pass at {scale:.3g}, {pixels:,} refined "
+            f"pixels a frame; weights "
             f"{Path(args.weights).name}.")
     text = table(results, n_frames, note)
     print(text)
@@ -269,7 +277,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     report = {"settings": {"seed": args.seed, "clips": args.clips, "frames": args.frames,
                            "size": [h, w], "weights": args.weights, "device": str(dev),
                            "threads": threads, "backbone_scale": scale,
-                           "sample_pixels": auto_sample_pixels(h, w), "methods": methods,
+                           "sample_pixels": pixels, "methods": methods,
                            "difference_key": {"low": baselines.KEY_LOW,
                                               "high": baselines.KEY_HIGH,
                                               "blur": baselines.KEY_BLUR}},

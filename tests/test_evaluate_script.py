@@ -1,5 +1,5 @@
 """scripts/evaluate.py end to end on a tiny set: the table, results.json and the chosen base
-pass."""
+pass and refinement budget."""
 
 import json
 import math
@@ -14,11 +14,15 @@ def test_evaluate_tiny_set(tmp_path):
     out = tmp_path / "eval"
     cmd = [sys.executable, str(SCRIPT), "--out", str(out), "--cache", str(tmp_path / "sets"),
            "--clips", "1", "--frames", "3", "--size", "144x256", "--methods",
-           "howard,base,diffkey,truth", "--backbone-scale", "1/4", "--sheet-rows", "1"]
+           "howard,base,diffkey,truth", "--backbone-scale", "1/4", "--sample-pixels", "1024", "--sheet-rows", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((out / "results.json").read_text())
     assert report["settings"]["backbone_scale"] == 0.25
+    assert report["settings"]["sample_pixels"] == 1024
+    runs = list((out / "howard").glob("*/howard.json"))
+    assert len(runs) == 1
+    assert json.loads(runs[0].read_text())["settings"]["sample_pixels"] == 1024
     assert set(report["methods"]) == {"howard", "base", "diffkey", "truth"}
     for m in report["methods"].values():
         assert all(math.isfinite(v) and v >= 0 for v in m["metrics"].values())
