@@ -29,7 +29,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         backbone_scale: base-pass resolution (<= 1/2); None picks it from the frame size.
         refine_mode: ``sampling``, ``thresholding`` or ``full``.
-        sample_pixels: refined pixels per frame (sampling); None scales 80,000 at 1080p.
+        sample_pixels: refined pixels per frame (sampling); None scales 160,000 at 1080p.
         threshold: error threshold (thresholding).
         batch_size: frames per network call.
         features: ``orb`` or ``sift`` for plate alignment.

@@ -62,7 +62,7 @@ def main(verbose):
 @click.option("--refine-mode", type=click.Choice(["sampling", "thresholding", "full"]),
               default="sampling", show_default=True, help="Which pixels the refiner redoes.")
 @click.option("--sample-pixels", type=click.IntRange(min=16), default=None,
-              help="Pixels refined per frame in sampling mode (default: 80,000 at 1080p, "
+              help="Pixels refined per frame in sampling mode (default: 160,000 at 1080p, "
               "in proportion to the frame area).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Error threshold in thresholding mode.")

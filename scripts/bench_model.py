@@ -4,8 +4,8 @@
     python scripts/bench_model.py --variants mobilenetv2 --sizes 1080 --repeats 7 --compare
 
 Operating points: the base-pass scale ``howard matte`` picks (1/2 at 720p, 1/3 at 1080p, 1/8 at
-4K; ``--backbone-scale 1/4`` for another) and 80,000 refined pixels at 720p and 1080p, 320,000 at
-4K. ``base`` times the base network alone at the backbone
+4K; ``--backbone-scale 1/4`` for another) and the refined pixels it picks (160,000 at 1080p, in proportion
+to the frame area elsewhere). ``base`` times the base network alone at the backbone
 resolution. ``--compare`` adds a straightforward form of the same network (BatchNorm not folded,
 NCHW tensors, the refiner resizing and padding whole tensors before cropping) to show what the
 optimised path gains. The mobilenetv2 model uses the shipped weights when present (so the error
@@ -106,7 +106,7 @@ def main():
     p.add_argument("--backbone-scale", type=parse_backbone_scale, default=None,
                    help="base-pass scale, e.g. 1/4 (default: what howard matte picks per size)")
     p.add_argument("--sample-pixels", type=int, default=None,
-                   help="refined pixels per frame (default: 80,000 at 1080p, in proportion)")
+                   help="refined pixels per frame (default: 160,000 at 1080p, in proportion)")
     p.add_argument("--compare", action="store_true",
                    help="also time the straightforward form of the network")
     args = p.parse_args()

@@ -226,7 +226,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "howard matte does)")
     p.add_argument("--sample-pixels", type=int, default=None,
                    help="pixels the refiner redoes per frame (default: as howard matte does, "
-                        "80,000 at 1920x1080 in proportion to the frame area)")
+                        "160,000 at 1920x1080 in proportion to the frame area)")
     p.add_argument("--sheet-rows", type=int, default=3, help="frames in sheet.png (default 3)")
     args = p.parse_args(argv)
     methods = ["howard"] + [m.strip() for m in args.methods.split(",")

@@ -194,8 +194,10 @@ class TestSettings:
                 parse_backbone_scale(bad)
 
     def test_sample_pixels(self):
-        assert pipeline.auto_sample_pixels(1080, 1920) == 80_000
-        assert pipeline.auto_sample_pixels(2160, 3840) == 320_000
+        assert pipeline.auto_sample_pixels(1080, 1920) == 160_000
+        assert pipeline.auto_sample_pixels(2160, 3840) == 640_000
+        assert pipeline.auto_sample_pixels(540, 960) == 40_000
+        assert pipeline.auto_sample_pixels(48, 64) == 4_000  # a floor for tiny frames
 
     def test_subject_mask_quantised(self):
         pha = np.zeros((100, 200), np.float32)
