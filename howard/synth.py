@@ -104,6 +104,25 @@ def _affine(rng: np.random.Generator, size: Tuple[int, int], rot: float, shift: 
     return np.hstack([m, t[:, None]])
 
 
+def _closeup(rng: np.random.Generator, m: np.ndarray, pha: np.ndarray,
+             size: Tuple[int, int]) -> np.ndarray:
+    """``m`` (2x3) followed by a zoom of 1.3-3x about a point of the figure's upper half (head,
+    shoulders, chest) that lands near the frame's centre: a medium shot or a close-up, where
+    the subject fills much of the frame and runs off its edges."""
+    ys, xs = np.nonzero(pha > 0.5)
+    if len(ys) == 0:
+        return m
+    top, bottom = ys.min(), ys.max()
+    upper = np.flatnonzero(ys <= top + 0.55 * (bottom - top))
+    k = upper[int(rng.integers(len(upper)))]
+    px, py = m @ np.array([xs[k], ys[k], 1.0])
+    h, w = size
+    s = rng.uniform(1.3, 3.0)
+    tx, ty = w * rng.uniform(0.3, 0.7), h * rng.uniform(0.3, 0.6)
+    zoom = np.array([[s, 0, tx - s * px], [0, s, ty - s * py], [0, 0, 1]])
+    return (zoom @ np.vstack([m, [0, 0, 1]]))[:2]
+
+
 def _warp(img: np.ndarray, m: np.ndarray, size: Tuple[int, int], border=cv2.BORDER_CONSTANT):
     return cv2.warpAffine(img, m, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=border)
 
@@ -184,18 +203,21 @@ class SampleGenerator:
         camouflage: probability that a patch of the subject takes the colour of the
             background behind it, give or take a little, so the plate difference alone cannot
             tell subject from background there.
+        closeup: probability that the subject is zoomed 1.3-3x about its head or chest (a
+            medium shot or close-up, running off the frame's edges).
         camouflage_hue: the share of those patches that keep the background's hue but take a
             quite different saturation and brightness (see :func:`same_hue`).
-        ``outdoor`` and ``camouflage`` draw from their own generator, so with both at 0 a
-        sample is the same as without them.
+        ``outdoor``, ``camouflage`` and ``closeup`` draw from their own generator, so with all
+        at 0 a sample is the same as without them.
     """
 
     def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),
                  bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03,
                  details: bool = False, outdoor: float = 0.0, camouflage: float = 0.0,
-                 camouflage_hue: float = 0.5):
+                 camouflage_hue: float = 0.5, closeup: float = 0.0):
         self.seed, self.empty, self.details = seed, empty, details
         self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
+        self.closeup = closeup
         self.fg_folder = FolderForegrounds(fg_dirs) if fg_dirs else None
         self.bg_folder = FolderBackgrounds(bg_dirs) if bg_dirs else None
 
@@ -221,6 +243,8 @@ class SampleGenerator:
         h, w = size
         fgr, pha = self._foreground(rng, size)
         m = _affine(rng, size, 5, 0.1, (0.4, 1.0) if rng.random() < 0.5 else (0.8, 1.1), 5)
+        if self.closeup and xrng.random() < self.closeup:
+            m = _closeup(xrng, m, pha, size)
         fgr, pha = _warp(fgr, m, size), _warp(pha, m, size)
         if rng.random() < 0.5:
             fgr, pha = fgr[:, ::-1], pha[:, ::-1]

@@ -40,10 +40,12 @@ class Batches(torch.utils.data.Dataset):
     """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch."""
 
     def __init__(self, seed, batch_size, crop, fg_dirs=(), bg_dirs=(), length=10**9, step=4,
-                 compact=False, details=False, outdoor=0.0, camouflage=0.0, camouflage_hue=0.5):
+                 compact=False, details=False, outdoor=0.0, camouflage=0.0, camouflage_hue=0.5,
+                 closeup=0.0):
         self.seed, self.batch_size, self.crop, self.length = seed, batch_size, crop, length
         self.step, self.compact, self.details = step, compact, details
         self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
+        self.closeup = closeup
         self.fg_dirs, self.bg_dirs = fg_dirs, bg_dirs
         self.gen = None
 
@@ -55,7 +57,8 @@ class Batches(torch.utils.data.Dataset):
             self.gen = SampleGenerator(seed=self.seed, fg_dirs=self.fg_dirs,
                                        bg_dirs=self.bg_dirs, details=self.details,
                                        outdoor=self.outdoor, camouflage=self.camouflage,
-                                       camouflage_hue=self.camouflage_hue)
+                                       camouflage_hue=self.camouflage_hue,
+                                       closeup=self.closeup)
         rng = np.random.default_rng([self.seed, 7, i])
         h, w = (int(rng.integers(self.crop[0], self.crop[1] + 1)) // self.step * self.step
                 for _ in range(2))
@@ -215,7 +218,7 @@ def train(args):
     data = Batches(args.seed, args.batch_size, args.crop, step=args.crop_step,
                    compact=args.workers > 0, details=not args.plain_figures,
                    outdoor=args.outdoor, camouflage=args.camouflage,
-                   camouflage_hue=args.camouflage_hue)
+                   camouflage_hue=args.camouflage_hue, closeup=args.closeup)
     first = progress["step"] // args.repeat
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(data, range(first, 10**9)), batch_size=None,
@@ -344,6 +347,9 @@ def main(argv=None):
     p.add_argument("--camouflage-hue", type=float, default=0.5,
                    help="share of those patches that keep the background's hue but not its "
                         "saturation and brightness (a blue cap against a blue sky)")
+    p.add_argument("--closeup", type=float, default=0.25,
+                   help="share of samples zoomed 1.3-3x into the subject's head or chest "
+                        "(medium shots and close-ups)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)

@@ -99,3 +99,19 @@ def test_camouflage_of_the_same_hue_stays_distinct_from_the_background():
         gaps.append((np.abs(h["fgr"][changed] - bg).mean(), np.abs(n["fgr"][changed] - bg).mean()))
     assert len(gaps) >= 3
     assert sum(g_hue > g_near for g_hue, g_near in gaps) >= len(gaps) - 1
+
+
+def test_closeup_zooms_into_the_subject():
+    plain = SampleGenerator(seed=8, empty=0.0)
+    off = SampleGenerator(seed=8, empty=0.0, closeup=0.0)
+    close = SampleGenerator(seed=8, empty=0.0, closeup=1.0)
+    bigger = 0
+    for i in range(5):
+        p, o, c = plain.sample(i, (128, 96)), off.sample(i, (128, 96)), close.sample(i, (128, 96))
+        assert all(np.array_equal(p[k], o[k]) for k in p)
+        assert 0 <= c["pha"].min() and c["pha"].max() <= 1
+        inside = c["pha"] == 1  # colour and alpha moved together: the frame shows the subject
+        assert inside.sum() > 100
+        assert np.abs(c["src"][inside] - c["fgr"][inside]).mean() < 0.05
+        bigger += int(c["pha"].mean() > 1.5 * p["pha"].mean())
+    assert bigger >= 4
