@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 import howard
 from howard import align, baselines, media, metrics, sheet
-from howard.clips import make_set
+from howard.clips import closeup_person, make_set
 from howard.errors import HowardError
 from howard.infer import Matter, configure_threads, pad_to_multiple, select_device
 from howard.pipeline import auto_backbone_scale, auto_sample_pixels
@@ -73,15 +73,21 @@ def parse_size(text: str) -> Tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def evaluation_set(cache: Path, seed: int, clips: int, frames: int, size) -> List[Path]:
+def evaluation_set(cache: Path, seed: int, clips: int, frames: int, size,
+                   zoom: float = 1.0) -> List[Path]:
     """The clip folders of the set, made once and reused from ``cache``."""
     params = {"seed": seed, "clips": clips, "frames": frames, "size": list(size)}
     root = cache / f"seed{seed}-{clips}x{frames}-{size[0]}x{size[1]}"
+    extra = {}
+    if zoom != 1:
+        params["zoom"] = zoom
+        root = root.with_name(f"{root.name}-zoom{zoom:g}")
+        extra["person_fn"] = closeup_person(zoom)
     record = root / "set.json"
     if not (record.is_file() and json.loads(record.read_text()) == params):
         tmp = root.with_name(f".{root.name}.{os.getpid()}.tmp")
         print(f"making the evaluation set in {root} ...", flush=True)
-        make_set(tmp, clips, seed, size=tuple(size), n_frames=frames)
+        make_set(tmp, clips, seed, size=tuple(size), n_frames=frames, **extra)
         (tmp / "set.json").write_text(json.dumps(params))
         if root.exists():
             shutil.rmtree(root)
@@ -219,6 +225,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--clips", type=int, default=3, help="clips in the set (default 3)")
     p.add_argument("--frames", type=int, default=24, help="subject frames per clip (default 24)")
     p.add_argument("--size", type=parse_size, default=(540, 960), help="HxW (default 540x960)")
+    p.add_argument("--zoom", type=float, default=1.0,
+                   help="medium shots and close-ups: the person magnified this much about the "
+                        "chest (default 1: full length)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma list of {', '.join(METHODS)} (default all; howard always runs)")
     p.add_argument("--backbone-scale", type=parse_backbone_scale, default=None,
@@ -239,7 +248,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except HowardError as e:
         p.error(f"{e}")
     started = time.perf_counter()
-    clips = evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size)
+    if args.zoom < 1:
+        p.error("--zoom must be at least 1")
+    clips = evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size, args.zoom)
     h, w = args.size
     scale = args.backbone_scale or auto_backbone_scale(h, w)
     if args.sample_pixels is not None and args.sample_pixels < 16:
@@ -265,9 +276,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                       "align_px": float(np.mean(px)), "align_px_max": float(np.max(px))}
     failures = sum(c["published_failures"] for c in per_clip)
     fallbacks = sum(c["howard_fallbacks"] for c in per_clip)
+    zoomed = f", person zoomed {args.zoom:g}x" if args.zoom != 1 else ""
     note = (f"Published alignment failed on {failures} frames (plate used unwarped); howard "
             f"fell back on {fallbacks}. Set: seed {args.seed}, {args.clips} clips x "
-            f"{args.frames} frames, {h}x{w}, base pass at {scale:.3g}, {pixels:,} refined "
+            f"{args.frames} frames, {h}x{w}{zoomed}, base pass at {scale:.3g}, {pixels:,} refined "
             f"pixels a frame; weights "
             f"{Path(args.weights).name}.")
     text = table(results, n_frames, note)
@@ -275,7 +287,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     (args.out / "table.md").write_text(text)
     seconds = time.perf_counter() - started
     report = {"settings": {"seed": args.seed, "clips": args.clips, "frames": args.frames,
-                           "size": [h, w], "weights": args.weights, "device": str(dev),
+                           "size": [h, w], "zoom": args.zoom, "weights": args.weights,
+                           "device": str(dev),
                            "threads": threads, "backbone_scale": scale,
                            "sample_pixels": pixels, "methods": methods,
                            "difference_key": {"low": baselines.KEY_LOW,

@@ -139,3 +139,18 @@ def test_make_set_and_bad_size(tmp_path):
         "meta.json", "plate.mp4", "subject.mp4"]
     with pytest.raises(ValueError):
         clips.plan_clip(0, (95, 160), 2)
+
+
+def test_closeup_person_magnifies_the_chest():
+    size = (96, 160)
+    full = clips.synth.person(np.random.default_rng(4), size)[1]
+    fgr, pha = clips.closeup_person(2.5)(np.random.default_rng(4), size)
+    assert fgr.shape == (*size, 3) and pha.shape == size
+    assert 0 <= pha.min() and pha.max() <= 1 and 0 <= fgr.min() and fgr.max() <= 1
+    assert pha.mean() > 2 * full.mean()  # the figure fills much more of the frame
+    assert pha[int(0.4 * size[0]), int(0.45 * size[1])] > 0.99  # the chest at the anchor
+    assert pha[-1].max() > 0.5  # and runs off the bottom edge
+    with pytest.raises(ValueError):
+        clips.closeup_person(0.5)
+    plan = clips.plan_clip(3, size, 2, person_fn=clips.closeup_person(2.0))
+    assert plan.subject_frame(1)["pha"].mean() > 0.2

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
 
 
@@ -29,3 +32,23 @@ def test_evaluate_tiny_set(tmp_path):
     table = (out / "table.md").read_text()
     assert "base pass at 0.25" in table and "difference key" in table
     assert (out / "sheet.png").is_file()
+
+
+def test_evaluate_zoomed_set(tmp_path):
+    out = tmp_path / "eval"
+    cmd = [sys.executable, str(SCRIPT), "--out", str(out), "--cache", str(tmp_path / "sets"),
+           "--clips", "1", "--frames", "2", "--size", "144x256", "--methods", "howard,truth",
+           "--zoom", "2.5", "--sheet-rows", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "results.json").read_text())
+    assert report["settings"]["zoom"] == 2.5
+    assert "person zoomed 2.5x" in (out / "table.md").read_text()
+    sets = [p.name for p in (tmp_path / "sets").iterdir()]
+    assert sets == ["seed1-1x2-144x256-zoom2.5"]
+    truth = np.asarray(cv2.imread(str(next(
+        (tmp_path / "sets" / sets[0] / "clip_000" / "gt" / "pha").glob("*.png"))),
+        cv2.IMREAD_UNCHANGED), np.float64) / 65535
+    assert truth.mean() > 0.3  # a medium shot: the person fills much of the frame
+    bad = subprocess.run(cmd[:-4] + ["--zoom", "0.5"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--zoom" in bad.stderr
