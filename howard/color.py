@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 GAIN_RANGE = (0.5, 2.0)
 BIAS_RANGE = (-0.25, 0.25)
+# below this correlation between plate and frame pixels the two do not line up (a plate that
+# could not be aligned, a subject over most of the frame): only an offset is fitted then
+MIN_CORRELATION = 0.4
 
 
 def _unit(image: np.ndarray) -> np.ndarray:
@@ -55,7 +58,10 @@ def fit_gain_bias(bgr: np.ndarray, src: np.ndarray, mask: Optional[np.ndarray] =
     the largest residual (summed over channels, so a pixel the subject or a misalignment spoils
     goes as a whole). Clipped pixels (0 or full scale in either image) are left out: they do
     not follow the affine model. The result is clamped to :data:`GAIN_RANGE` and
-    :data:`BIAS_RANGE`, so a bad fit cannot blow up the plate.
+    :data:`BIAS_RANGE`, so a bad fit cannot blow up the plate. When plate and frame pixels
+    hardly correlate (mean over channels below :data:`MIN_CORRELATION`: the plate is not lined
+    up with the frame, or the subject covers most of it) a slope means nothing, and the plate
+    only gets the offset between the two images' medians (gain 1).
 
     Args:
         bgr: HxWx3 warped plate, uint8/uint16/float (0-1), RGB.
@@ -78,6 +84,16 @@ def fit_gain_bias(bgr: np.ndarray, src: np.ndarray, mask: Optional[np.ndarray] =
     if a.shape[1] < min_samples:
         log.debug("colour fit: %d usable pixels, keeping the plate's colours", a.shape[1])
         return gain.astype(np.float32), bias.astype(np.float32)
+    sa, sb = a.std(1), b.std(1)
+    textured = (sa > 1e-3) & (sb > 1e-3)
+    if textured.any():
+        r = ((a - a.mean(1, keepdims=True)) * (b - b.mean(1, keepdims=True))).mean(1)
+        r = r[textured] / (sa[textured] * sb[textured])
+        if r.mean() < MIN_CORRELATION:
+            log.debug("colour fit: plate and frame correlate at %.2f, fitting an offset only",
+                      r.mean())
+            bias = np.clip(np.median(b, axis=1) - np.median(a, axis=1), *BIAS_RANGE)
+            return gain.astype(np.float32), bias.astype(np.float32)
     for it in range(iters + 1):
         ma, mb = a.mean(1, keepdims=True), b.mean(1, keepdims=True)
         da = a - ma

@@ -1,5 +1,6 @@
 """Per-channel gain/bias: recovery of a known map, outliers, clamps, application."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -57,6 +58,21 @@ class TestFit:
         gain, bias = color.fit_gain_bias(plate, 255 - plate)  # a negative gain would fit
         assert (gain >= color.GAIN_RANGE[0]).all() and (gain <= color.GAIN_RANGE[1]).all()
         assert (np.abs(bias) <= color.BIAS_RANGE[1] + 1e-6).all()
+
+    def test_clamped_slope(self, plate):
+        gain, bias = color.fit_gain_bias(plate, (plate * 0.3).astype(np.uint8))
+        np.testing.assert_allclose(gain, color.GAIN_RANGE[0])  # 0.3 would fit
+
+    def test_misaligned_plate_gets_an_offset_only(self):
+        # an even texture seen 40 px off: pixel pairs do not correspond, so a least-squares
+        # slope would be near 0 and flatten the plate to grey; the levels still match
+        rng = np.random.default_rng(1)
+        texture = cv2.GaussianBlur(rng.uniform(40, 215, (300, 400, 3)), (0, 0), 3)
+        texture = np.round(texture).astype(np.uint8)
+        src = exposed(np.roll(texture, 40, axis=1), gain=1.0, bias=np.array([0.05, -0.04, 0.0]))
+        gain, bias = color.fit_gain_bias(texture, src)
+        np.testing.assert_array_equal(gain, 1.0)
+        np.testing.assert_allclose(bias, [0.05, -0.04, 0.0], atol=0.01)
 
     def test_flat_plate(self, plate):
         flat = np.full_like(plate, 100)
