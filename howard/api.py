@@ -27,7 +27,9 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         weights: checkpoint path or name (default: the shipped weights or $HOWARD_WEIGHTS).
         variant: backbone of the checkpoint; read from it when None.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
-        backbone_scale: base-pass resolution (<= 1/2); None picks it from the frame size.
+        backbone_scale: base-pass resolution (<= 1/2); None picks it from the frame size and
+            lowers it when the subject fills much of the first frame (medium shots,
+            close-ups); the choice is recorded in howard.json as ``base_pass``.
         refine_mode: ``sampling``, ``thresholding`` or ``full``.
         sample_pixels: refined pixels per frame (sampling); None scales 160,000 at 1080p.
         threshold: error threshold (thresholding).

@@ -58,7 +58,8 @@ def main(verbose):
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--backbone-scale", default="auto", show_default=True,
               help="Resolution of the base pass, e.g. 1/3 for HD, 1/8 for 4K (lower is faster "
-              "and coarser); auto picks from the frame size.")
+              "and coarser); auto picks from the frame size, coarser when the subject fills much of "
+              "the first frame.")
 @click.option("--refine-mode", type=click.Choice(["sampling", "thresholding", "full"]),
               default="sampling", show_default=True, help="Which pixels the refiner redoes.")
 @click.option("--sample-pixels", type=click.IntRange(min=16), default=None,

@@ -34,7 +34,7 @@ from .frame_output import Backdrop, frame_images, network_outputs, subject_mask,
 from .outputs import OutputFolder
 from .plate import PlateAligner
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
-                       check_settings, settings_digest)
+                       check_settings, fit_backbone_scale, settings_digest)
 from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
 
 __all__ = ["Settings", "auto_backbone_scale", "auto_sample_pixels", "subject_mask", "to_uint",
@@ -185,6 +185,14 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             "versions": _versions(), "device": str(dev), "threads": threads,
             "weights": model.checkpoint_path, **digest, "inputs": inputs,
             "status": "running", "frames_done": start}
+    # an automatic base pass is fitted to the subject's size on the first frame matted; a
+    # resumed run keeps what the run it continues chose
+    base_pass = None
+    if settings.backbone_scale is None and resume and start > 0:
+        old = folder.read_settings() or {}
+        base_pass = old.get("base_pass") or {"scale": scale, "frame_size_scale": scale}
+        matter.model.backbone_scale = float(base_pass["scale"])
+        meta["base_pass"] = base_pass
     media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
 
     writer = Writer(folder, settings.png_level, workers, lag, background=on_cpu)
@@ -216,6 +224,10 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             if isinstance(item, BaseException):
                 raise item
             batch.append(item)
+            if settings.backbone_scale is None and base_pass is None:
+                base_pass = _fit_base_pass(matter, item, scale, (h, w))
+                meta["base_pass"] = base_pass
+                media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
             if len(batch) == settings.batch_size:
                 fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
                                           backdrop)
@@ -258,6 +270,21 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             "resumed_at": start, "seconds": round(seconds, 3),
             "fps": round(processed / seconds, 3) if seconds > 0 else None,
             "fallback_frames": fallbacks, "device": str(dev)}
+
+
+def _fit_base_pass(matter, item, scale: float, size) -> Dict:
+    """The base-pass scale for the run, from the subject's size in ``item`` (a frame and its
+    aligned plate), set on ``matter``'s model; returned as recorded in howard.json."""
+    from . import infer
+    index, frame, result = item
+    half_width = infer.subject_half_width(matter, frame, result.bgr)
+    chosen = fit_backbone_scale(scale, half_width, *size)
+    matter.model.backbone_scale = chosen
+    if chosen != scale:
+        log.info("a large subject (half width %.0f px): base pass at 1/%d instead of 1/%d",
+                 half_width, round(1 / chosen), round(1 / scale))
+    return {"scale": chosen, "frame_size_scale": scale, "subject_half_width": round(half_width, 1),
+            "measured_on_frame": int(index)}
 
 
 def _inline(subject, aligner, start, lag, board):

@@ -133,6 +133,10 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
                            backbone_scale=args.backbone_scale,
                            sample_pixels=args.sample_pixels)
     howard_seconds = time.perf_counter() - started
+    # the other methods use the base pass howard chose for this clip (fitted to the subject)
+    base_scale = json.loads((run_dir / "howard.json").read_text()).get("base_pass", {}).get("scale")
+    if base_scale is not None:
+        matter.model.backbone_scale = float(base_scale)
     records = {}
     for line in (run_dir / "alignment.jsonl").read_text().splitlines():
         rec = json.loads(line)
@@ -184,6 +188,7 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
     return {"clip": clip.name, "seed": meta["seed"], "frames": n, "rows": rows,
             "align_px": align_px, "published_failures": failures,
             "howard_fallbacks": summary["fallback_frames"], "howard_seconds": howard_seconds,
+            "base_pass_scale": matter.model.backbone_scale,
             "rerun_max_abs_diff": rerun_diff}
 
 
@@ -277,6 +282,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     failures = sum(c["published_failures"] for c in per_clip)
     fallbacks = sum(c["howard_fallbacks"] for c in per_clip)
     zoomed = f", person zoomed {args.zoom:g}x" if args.zoom != 1 else ""
+    fitted = [c["base_pass_scale"] for c in per_clip]
+    if any(abs(f - scale) > 1e-9 for f in fitted):
+        zoomed += " (base pass fitted to the subject: " + ", ".join(
+            f"1/{round(1 / f)}" for f in fitted) + ")"
     note = (f"Published alignment failed on {failures} frames (plate used unwarped); howard "
             f"fell back on {fallbacks}. Set: seed {args.seed}, {args.clips} clips x "
             f"{args.frames} frames, {h}x{w}{zoomed}, base pass at {scale:.3g}, {pixels:,} refined "

@@ -193,6 +193,16 @@ class TestSettings:
             with pytest.raises(ValueError):
                 parse_backbone_scale(bad)
 
+    @pytest.mark.parametrize("scale,half,size,fitted", [
+        (1 / 2, 60, (540, 960), 1 / 2), (1 / 2, 159, (540, 960), 1 / 2),  # full length
+        (1 / 2, 250, (540, 960), 1 / 4), (1 / 2, 200, (540, 960), 1 / 3),  # close-ups
+        (1 / 3, 150, (1080, 1920), 1 / 3), (1 / 3, 400, (1080, 1920), 1 / 5),
+        (1 / 2, 10_000, (540, 960), 1 / 4),  # never below a 128-pixel short side
+        (1 / 2, 10_000, (144, 256), 1 / 2), (1 / 8, 2000, (2160, 3840), 1 / 16)])
+    def test_fit_backbone_scale(self, scale, half, size, fitted):
+        from howard.settings import fit_backbone_scale
+        assert fit_backbone_scale(scale, half, *size) == fitted
+
     def test_sample_pixels(self):
         assert pipeline.auto_sample_pixels(1080, 1920) == 160_000
         assert pipeline.auto_sample_pixels(2160, 3840) == 640_000
@@ -250,3 +260,53 @@ class TestCompositeOutputs:
         with pytest.raises(InputError, match="add com"):
             _matte(clip, tmp_path / "x", outputs="rgba", videos="mp4")
         assert not (tmp_path / "x").exists()
+
+
+class TestFittedBasePass:
+    """An automatic base pass is fitted to the subject once, recorded, and kept on resume."""
+
+    def _coarse(self, monkeypatch, seen):
+        def fit(scale, half_width, h, w):
+            seen.append(half_width)
+            return 0.25
+        monkeypatch.setattr(pipeline, "fit_backbone_scale", fit)
+
+    def test_recorded_and_used(self, clip, reference, tmp_path, monkeypatch):
+        seen = []
+        self._coarse(monkeypatch, seen)
+        _matte(clip, tmp_path / "fit", outputs="pha")
+        meta = json.loads((tmp_path / "fit" / "howard.json").read_text())
+        assert meta["base_pass"]["scale"] == 0.25 and meta["base_pass"]["frame_size_scale"] == 0.5
+        assert meta["base_pass"]["measured_on_frame"] == 0 and len(seen) == 1 and seen[0] >= 0
+        # the coarser base pass changed the matte
+        assert _digest(tmp_path / "fit")["pha/00001.png"] != _digest(reference[0])["pha/00001.png"]
+
+    def test_given_scale_is_not_fitted(self, clip, tmp_path, monkeypatch):
+        seen = []
+        self._coarse(monkeypatch, seen)
+        _matte(clip, tmp_path / "given", outputs="pha", backbone_scale=0.5)
+        assert "base_pass" not in json.loads((tmp_path / "given" / "howard.json").read_text())
+        assert seen == []
+
+    def test_resume_keeps_the_fitted_scale(self, clip, tmp_path, monkeypatch):
+        seen = []
+        self._coarse(monkeypatch, seen)
+        _matte(clip, tmp_path / "whole", outputs="pha")
+        out, calls = tmp_path / "cut", {"n": 0}
+        real = Matter.__call__
+
+        def stop_at_third(self, *a, **k):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise KeyboardInterrupt
+            return real(self, *a, **k)
+
+        monkeypatch.setattr(Matter, "__call__", stop_at_third)
+        with pytest.raises(pipeline.Interrupted):
+            _matte(clip, out, outputs="pha")
+        monkeypatch.setattr(Matter, "__call__", real)
+        monkeypatch.setattr(pipeline, "fit_backbone_scale", lambda *a: 0.5)  # not asked again
+        summary = _matte(clip, out, outputs="pha", resume=True)
+        assert summary["resumed_at"] == 3
+        assert json.loads((out / "howard.json").read_text())["base_pass"]["scale"] == 0.25
+        assert _digest(out) == _digest(tmp_path / "whole")

@@ -44,3 +44,16 @@ def test_matte_of_a_composite(model):
     mae = float(np.mean(errors))
     assert mae < MAX_MAE, f"mean alpha error {mae:.4f} (empty matte: {np.mean(empty):.4f})"
     assert mae < 0.5 * float(np.mean(empty))
+
+
+def test_subject_half_width(model):
+    """The probe behind the fitted base pass measures a plain block's half width."""
+    from howard.infer import subject_half_width
+    rng = np.random.default_rng(0)
+    plate = (rng.uniform(0, 1, (36, 48, 3)) * 255).astype(np.uint8)
+    plate = np.kron(plate, np.ones((8, 8, 1), np.uint8))  # 288x384, a coarse texture
+    frame = plate.copy()
+    frame[60:260, 100:300] = (200, 60, 40)  # a 200x200 block: half width 100 px
+    matter = Matter(model, select_device("cpu"))
+    assert 65 <= subject_half_width(matter, frame, plate) <= 115  # measured at 1/2.6 scale
+    assert subject_half_width(matter, plate, plate) < 10  # no subject
