@@ -81,8 +81,9 @@ def fit_backbone_scale(scale: float, half_width: float, h: int, w: int) -> float
     The base network learnt subjects of a limited size: in a medium shot or close-up, where
     the subject fills much of the frame, large plain areas of it (a shirt, a face) come out
     partly transparent at the usual base-pass resolution and solid at a coarser one. On
-    synthetic clips of a person magnified 2.5x (960x540, shipped weights) the base pass at
-    1/4 instead of 1/2 cut SAD from 46.7 to 27.6; on full-length clips (half widths of 35-55
+    synthetic clips of a person magnified 2.5x (scripts/evaluate.py --zoom 2.5, 960x540) the
+    fitted base pass cut SAD from 46.7 to 39.3 with the stage 5 weights and from 25.3 to 22.4
+    with the stage 6 weights trained on close-ups; on full-length clips (half widths of 35-55
     base-pass pixels at the usual scale) nothing changes.
     """
     if half_width * scale <= SUBJECT_HALF_WIDTH:
