@@ -97,7 +97,7 @@ def auto_sample_pixels(h: int, w: int) -> int:
     """160,000 refined pixels at 1920x1080 (about 8% of the frame), in proportion elsewhere.
 
     Twice the published 80,000: howard's base pass leaves more than the edges to fix. On the
-    synthetic evaluation sets (shipped weights, one run each) doubling the budget cut SAD by 8 %
+    synthetic evaluation sets (stage 5 weights, one run each) doubling the budget cut SAD by 8 %
     (960x540) and 9 % (1080p) and gradient error in the unknown band by 15 % and 22 %, for
     about 30 % more network time at 1080p on a CPU. Doubling again gained 4-8 % SAD and 14-18 %
     band gradient more for another 65 % of network time, so that is left to ``--sample-pixels``.

@@ -203,10 +203,10 @@ class SampleGenerator:
         camouflage: probability that a patch of the subject takes the colour of the
             background behind it, give or take a little, so the plate difference alone cannot
             tell subject from background there.
-        closeup: probability that the subject is zoomed 1.3-3x about its head or chest (a
-            medium shot or close-up, running off the frame's edges).
         camouflage_hue: the share of those patches that keep the background's hue but take a
             quite different saturation and brightness (see :func:`same_hue`).
+        closeup: probability that the subject is zoomed 1.3-3x about its head or chest (a
+            medium shot or close-up, running off the frame's edges).
         ``outdoor``, ``camouflage`` and ``closeup`` draw from their own generator, so with all
         at 0 a sample is the same as without them.
     """

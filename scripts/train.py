@@ -37,16 +37,13 @@ LRS = {"base": {"backbone": 1e-4, "aspp": 5e-4, "decoder": 5e-4},
 
 
 class Batches(torch.utils.data.Dataset):
-    """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch."""
+    """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch.
+    ``samples`` are keyword arguments of :class:`howard.synth.SampleGenerator` (augmentations,
+    foreground and background folders)."""
 
-    def __init__(self, seed, batch_size, crop, fg_dirs=(), bg_dirs=(), length=10**9, step=4,
-                 compact=False, details=False, outdoor=0.0, camouflage=0.0, camouflage_hue=0.5,
-                 closeup=0.0):
+    def __init__(self, seed, batch_size, crop, length=10**9, step=4, compact=False, **samples):
         self.seed, self.batch_size, self.crop, self.length = seed, batch_size, crop, length
-        self.step, self.compact, self.details = step, compact, details
-        self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
-        self.closeup = closeup
-        self.fg_dirs, self.bg_dirs = fg_dirs, bg_dirs
+        self.step, self.compact, self.samples = step, compact, samples
         self.gen = None
 
     def __len__(self):
@@ -54,11 +51,7 @@ class Batches(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         if self.gen is None:  # built lazily, once per worker process
-            self.gen = SampleGenerator(seed=self.seed, fg_dirs=self.fg_dirs,
-                                       bg_dirs=self.bg_dirs, details=self.details,
-                                       outdoor=self.outdoor, camouflage=self.camouflage,
-                                       camouflage_hue=self.camouflage_hue,
-                                       closeup=self.closeup)
+            self.gen = SampleGenerator(seed=self.seed, **self.samples)
         rng = np.random.default_rng([self.seed, 7, i])
         h, w = (int(rng.integers(self.crop[0], self.crop[1] + 1)) // self.step * self.step
                 for _ in range(2))
@@ -342,12 +335,12 @@ def main(argv=None):
                         "validation and evaluation sets)")
     p.add_argument("--outdoor", type=float, default=0.3,
                    help="share of backgrounds that are procedural outdoor scenes (sky, trees)")
-    p.add_argument("--camouflage", type=float, default=0.15,
+    p.add_argument("--camouflage", type=float, default=0.3,
                    help="share of samples with a patch of the subject in the background's colour")
-    p.add_argument("--camouflage-hue", type=float, default=0.5,
+    p.add_argument("--camouflage-hue", type=float, default=0.6,
                    help="share of those patches that keep the background's hue but not its "
                         "saturation and brightness (a blue cap against a blue sky)")
-    p.add_argument("--closeup", type=float, default=0.25,
+    p.add_argument("--closeup", type=float, default=0.3,
                    help="share of samples zoomed 1.3-3x into the subject's head or chest "
                         "(medium shots and close-ups)")
     p.add_argument("--seed", type=int, default=1)

@@ -4,6 +4,7 @@ The clip is a textured scene seen through small known shifts; the subject is a p
 figure. Frames are 144x256 so a run takes a second or two on a CPU.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -69,6 +70,24 @@ def _matte(clip, out, **options):
                         device="cpu", threads=1, **options)
 
 
+@contextlib.contextmanager
+def _ctrl_c_at_fourth_frame(monkeypatch):
+    """Ctrl-C when the network is called for the fourth frame: the run must stop with
+    :class:`pipeline.Interrupted` inside the block, three frames written."""
+    calls, real = {"n": 0}, Matter.__call__
+
+    def stop_at_fourth(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Matter, "__call__", stop_at_fourth)
+    with pytest.raises(pipeline.Interrupted):
+        yield
+    monkeypatch.setattr(Matter, "__call__", real)
+
+
 @pytest.fixture(scope="module")
 def reference(clip, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "out"
@@ -116,20 +135,10 @@ class TestEndToEnd:
 
     def test_resume_after_interrupt(self, clip, reference, tmp_path, monkeypatch):
         """Ctrl-C after three frames, then --resume: the same bytes as one whole run."""
-        out, calls = tmp_path / "cut", {"n": 0}
-        real = Matter.__call__
-
-        def stop_at_third(self, *a, **k):
-            calls["n"] += 1
-            if calls["n"] == 4:
-                raise KeyboardInterrupt
-            return real(self, *a, **k)
-
-        monkeypatch.setattr(Matter, "__call__", stop_at_third)
-        with pytest.raises(pipeline.Interrupted):
+        out = tmp_path / "cut"
+        with _ctrl_c_at_fourth_frame(monkeypatch):
             _matte(clip, out, outputs="rgba,pha,fgr,bgr,err,ref")
         assert len(list((out / "rgba").iterdir())) == 3
-        monkeypatch.setattr(Matter, "__call__", real)
         summary = _matte(clip, out, outputs="rgba,pha,fgr,bgr,err,ref", resume=True)
         assert summary["resumed_at"] == 3 and summary["processed"] == N_SUB - 3
         assert _digest(out) == _digest(reference[0])
@@ -292,19 +301,9 @@ class TestFittedBasePass:
         seen = []
         self._coarse(monkeypatch, seen)
         _matte(clip, tmp_path / "whole", outputs="pha")
-        out, calls = tmp_path / "cut", {"n": 0}
-        real = Matter.__call__
-
-        def stop_at_third(self, *a, **k):
-            calls["n"] += 1
-            if calls["n"] == 4:
-                raise KeyboardInterrupt
-            return real(self, *a, **k)
-
-        monkeypatch.setattr(Matter, "__call__", stop_at_third)
-        with pytest.raises(pipeline.Interrupted):
+        out = tmp_path / "cut"
+        with _ctrl_c_at_fourth_frame(monkeypatch):
             _matte(clip, out, outputs="pha")
-        monkeypatch.setattr(Matter, "__call__", real)
         monkeypatch.setattr(pipeline, "fit_backbone_scale", lambda *a: 0.5)  # not asked again
         summary = _matte(clip, out, outputs="pha", resume=True)
         assert summary["resumed_at"] == 3
