@@ -82,8 +82,9 @@ def fit_backbone_scale(scale: float, half_width: float, h: int, w: int) -> float
     the subject fills much of the frame, large plain areas of it (a shirt, a face) come out
     partly transparent at the usual base-pass resolution and solid at a coarser one. On
     synthetic clips of a person magnified 2.5x (scripts/evaluate.py --zoom 2.5, 960x540) the
-    fitted base pass cut SAD from 46.7 to 39.3 with the stage 5 weights and from 25.3 to 22.4
-    with the stage 6 weights trained on close-ups; on full-length clips (half widths of 35-55
+    fitted base pass cut SAD from 46.7 to 39.3 with the stage 5 weights, from 25.3 to 22.4
+    with the stage 6 weights trained on close-ups and from 21.2 to 16.5 with the stage 7
+    weights (a fixed 1/3 gave 15.7 there); on full-length clips (half widths of 35-55
     base-pass pixels at the usual scale) nothing changes.
     """
     if half_width * scale <= SUBJECT_HALF_WIDTH:
