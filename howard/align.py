@@ -22,7 +22,7 @@ from .features import (METHODS, Features, corners, detect, match, project, resca
 __all__ = ["METHODS", "Features", "scale_matrix", "rescale_homography", "shrink", "detect",
            "match", "find_homography", "corners", "project", "corner_error",
            "check_homography", "warp_plate", "fill_border", "subject_mask",
-           "photometric_residual", "refine_ecc"]
+           "photometric_residual", "refine_ecc", "track_ecc"]
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +231,61 @@ def refine_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: f
     except cv2.error as e:  # no convergence, or a degenerate image
         log.debug("ECC refinement failed: %s", str(e).strip().splitlines()[-1:])
         return None
+    R = rescale_homography(np.linalg.inv(W.astype(np.float64)), 1.0 / f)
+    if not np.isfinite(R).all() or abs(R[2, 2]) < 1e-12:
+        return None
+    R = R / R[2, 2]
+    size = (round(src_grey.shape[0] / f), round(src_grey.shape[1] / f))
+    if corner_error(R, H, size) > max_change * float(np.hypot(*size)):
+        return None
+    return R
+
+
+def track_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: float,
+              mask: np.ndarray, levels: int = 3, iters: int = 40,
+              max_change: float = 0.08, min_pixels: int = 500) -> Optional[np.ndarray]:
+    """Find the homography from a rough start by ECC alone, coarse to fine: for frames where
+    features fail (a smooth wall or sky, a face filling the background, blur), where the
+    intensity gradients still pin the plate down.
+
+    Each level halves the copies (``levels`` of them, the coarsest first) and runs up to
+    ``iters`` Gauss-Newton steps from the previous level's answer, so a start some pixels
+    off still converges.
+
+    Args:
+        src_grey, plate_grey: hxw uint8 grey subject and plate frames, shrunk by ``f``.
+        H: 3x3 full-resolution plate -> subject homography to start from (the last good one).
+        f: the shrink factor (small width / full width).
+        mask: hxw bool, True on pixels of ``src_grey`` to use (background).
+        max_change: a result moving the corners by more than this fraction of the diagonal
+            from ``H`` is refused.
+        min_pixels: fewer usable pixels at the coarsest level than this: no attempt.
+
+    Returns:
+        The full-resolution H, or None when ECC fails or wanders off. Check the result (e.g.
+        with :func:`photometric_residual`) before trusting it.
+    """
+    W = np.linalg.inv(rescale_homography(H, f))
+    W = (W / W[2, 2]).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iters, 1e-5)
+    for level in range(levels - 1, -1, -1):
+        s = 0.5 ** level
+        size = (max(8, round(src_grey.shape[1] * s)), max(8, round(src_grey.shape[0] * s)))
+        a = cv2.resize(src_grey, size, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(plate_grey, size, interpolation=cv2.INTER_AREA)
+        m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        if level == levels - 1 and int(m.sum()) < min_pixels:
+            return None
+        S = np.diag([s, s, 1.0]).astype(np.float32)
+        Wl = S @ W @ np.linalg.inv(S)
+        try:
+            _, Wl = cv2.findTransformECC(a, b, Wl.astype(np.float32), cv2.MOTION_HOMOGRAPHY,
+                                         criteria, m, 5 if level else 3)
+        except cv2.error as e:  # no convergence, or a degenerate image
+            log.debug("ECC tracking failed at level %d: %s", level,
+                      str(e).strip().splitlines()[-1:])
+            return None
+        W = (np.linalg.inv(S) @ Wl @ S).astype(np.float32)
     R = rescale_homography(np.linalg.inv(W.astype(np.float64)), 1.0 / f)
     if not np.isfinite(R).all() or abs(R[2, 2]) < 1e-12:
         return None

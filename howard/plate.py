@@ -4,8 +4,9 @@ For subject frame ``t`` the candidates are the plate frames within ``window`` of
 proportionally mapped one (``t * n_plate // n_subject``) plus the one chosen for ``t - 1``. Each
 candidate is matched to the frame (features off the subject), its homography checked, and the
 survivor whose warped plate best explains the frame's background wins. When none survives,
-the last good homography is reused (identity before there is one) and the frame is flagged:
-one bad frame never stops a run.
+ECC alone tracks the plate from the last good homography (identity before there is one),
+coarse to fine, and is kept if the background then matches at least as well; otherwise that
+homography is reused as it is and the frame is flagged: one bad frame never stops a run.
 
 The plate clip is streamed: :class:`PlateWindow` holds only the current candidates (at most
 ``2 * window + 2`` frames, and in a pipelined run the next couple read ahead) with their
@@ -54,9 +55,10 @@ class Alignment:
         inliers: inlier matches of ``H`` (0 for a fallback).
         residual: background mismatch of the choice (0-255 units, at scoring size).
         fallback: no candidate passed; ``H`` is the last good one (or identity).
-        reason: why the fallback was taken ('' otherwise).
+        reason: why the fallback was taken, or why ECC alone aligned the frame ('' otherwise).
         gain, bias: (3,) colour correction applied (bias in 0-1 units).
-        refined: ``H`` was polished by ECC.
+        refined: ``H`` was polished by ECC, or (no candidate's features gave a homography)
+            found by ECC alone from the last good one.
         tried: per candidate ``[plate_index, inliers, residual or None]``.
         plate, busy: what :meth:`PlateAligner.render` still needs (the chosen plate frame
             at full size, the subject mask at scoring size); None once rendered.
@@ -210,19 +212,28 @@ class PlateAligner:
         else:
             index = self.prev_index if self.prev_index in frames else \
                 min(frames, key=lambda i: (abs(i - centre), i))
+            start = "last good homography" if self.good_H is not None else "identity"
             H = self.good_H if self.good_H is not None else np.eye(3)
             n = 0
             res = self._residual(frames[index], H, f, src_small, busy)
             reason = "no plate frame aligned (" + "; ".join(reasons[:3]) + \
                      ("; ..." if len(reasons) > 3 else "") + ")"
-            log.info("frame %d: %s; using the %s", t, reason, "last good homography" if
-                     self.good_H is not None else "identity")
+            T = self._track(frames[index], H, f, src_small, busy) if self.refine else None
+            t_res = self._residual(frames[index], T, f, src_small, busy) if T is not None \
+                else np.inf
+            if t_res <= res:
+                H, res, refined = T, t_res, True
+                reason += f"; aligned by ECC alone from the {start}"
+                log.info("frame %d: %s", t, reason)
+            else:
+                log.info("frame %d: %s; using the %s", t, reason, start)
         H = _rounded(H)
         self.prev_index, self.prev_H = index, H
-        if best is not None:
+        fallback = best is None and not refined
+        if not fallback:
             self.good_H = H
 
-        return Alignment(None, None, H, index, n, res, best is None, reason, None, None,
+        return Alignment(None, None, H, index, n, res, fallback, reason, None, None,
                          refined, tried, plate=frames[index].rgb, busy=busy)
 
     def render(self, a: Alignment, src: np.ndarray) -> Alignment:
@@ -281,6 +292,19 @@ class PlateAligner:
                              valid & ~busy, iters=2)
         if R is None or align.check_homography(R, self.size, n, self.min_inliers,
                                                self.max_shift):
+            return None
+        return R
+
+    def _track(self, plate: PlateFrame, H, f, src_small, busy) -> Optional[np.ndarray]:
+        """The homography found by :func:`align.track_ecc` from ``H`` when no candidate's
+        features gave one, if plausible (the caller keeps it only if the background then
+        matches at least as well)."""
+        Hs = align.rescale_homography(H, f)
+        valid = align.warp_plate(plate.grey, Hs, src_small.shape[:2], erode=1)[1]
+        R = align.track_ecc(cv2.cvtColor(src_small, cv2.COLOR_RGB2GRAY), plate.grey, H, f,
+                            valid & ~busy)
+        if R is None or align.check_homography(R, self.size, self.min_inliers,
+                                               self.min_inliers, self.max_shift):
             return None
         return R
 

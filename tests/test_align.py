@@ -108,6 +108,26 @@ class TestHomography:
         flat = np.full((90, 160), 100, np.uint8)
         assert align.refine_ecc(flat, flat, np.eye(3), 1 / 8) is None
 
+    def test_ecc_tracks_from_afar(self, plate_and_subject):
+        """Coarse to fine, ECC alone finds H from a start 12 px off."""
+        plate, subject, H, blob = plate_and_subject
+        start = H @ np.array([[1, 0, 10.0], [0, 1, -7.0], [0, 0, 1.0]])
+        f = 640 / 1280
+        grey = [cv2.cvtColor(align.shrink(x, 640), cv2.COLOR_RGB2GRAY) for x in (subject, plate)]
+        mask = ~align.subject_mask(blob, grey[0].shape)
+        assert align.corner_error(start, H, SIZE) > 10
+        R = align.track_ecc(grey[0], grey[1], start, f, mask)
+        assert R is not None and align.corner_error(R, H, SIZE) < 0.3
+
+    def test_ecc_tracking_gives_up(self):
+        flat = np.full((90, 160), 100, np.uint8)
+        assert align.track_ecc(flat, flat, np.eye(3), 1 / 8, np.ones((90, 160), bool)) is None
+        # too little background to go on
+        tex = (np.random.default_rng(0).uniform(0, 255, (90, 160))).astype(np.uint8)
+        few = np.zeros((90, 160), bool)
+        few[:20, :20] = True
+        assert align.track_ecc(tex, tex, np.eye(3), 1 / 8, few) is None
+
 
 class TestCheck:
     def test_plausible(self):

@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from skimage import data
@@ -155,6 +156,29 @@ class TestAligner:
             np.testing.assert_array_equal(a.H, np.eye(3))
             assert a.bgr.shape == subject.shape and a.bgr.dtype == np.uint8
         json.dumps(a.to_json())
+
+    def test_smooth_background_tracked_by_ecc(self, scene):
+        """A background too smooth for features (a blurred, softly lit wall) and a camera that
+        moved: ECC alone finds the plate from the identity; without it the frame falls back to
+        the unwarped plate, 10 px off."""
+        smooth = cv2.GaussianBlur(np.ascontiguousarray(scene[:600, :900]), (0, 0), 12)
+        M = np.eye(3)
+        M[:2] = cv2.getRotationMatrix2D((420, 280), 1.0, 1.02)
+        M[:2, 2] += (6, 4)  # plate -> subject, in scene coordinates
+        crop = translation(-100, -100)
+        plate_frame = view(smooth, crop, SIZE)
+        subject = view(smooth, crop @ M, SIZE)
+        true = crop @ M @ np.linalg.inv(crop)
+        results = {}
+        for refine in (False, True):
+            aligner = plate.PlateAligner(ListSource([plate_frame]), SIZE, n_subject=1,
+                                         refine=refine)
+            results[refine] = aligner.align(0, subject)
+        old, new = results[False], results[True]
+        assert old.fallback and align.corner_error(old.H, true, SIZE) > 8
+        assert not new.fallback and new.refined and "ECC alone" in new.reason
+        assert new.inliers == 0 and align.corner_error(new.H, true, SIZE) < 0.3
+        assert json.loads(json.dumps(new.to_json()))["fallback"] is False
 
     def test_fallback_reuses_last_good(self, scene):
         clip = parallax_clip(scene, 4)
