@@ -9,6 +9,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           variant: Optional[str] = None, device: Optional[str] = "auto",
           backbone_scale: Optional[float] = None, refine_mode: str = "sampling",
           sample_pixels: Optional[int] = None, threshold: float = 0.1,
+          refine_uncertain: float = 1.0,
           batch_size: int = 1, features: str = "orb", window: int = 3,
           plate_fit: str = "error", outputs: Union[str, Sequence[str]] = ("rgba",),
           bit_depth: int = 8, png_level: int = 1, name_template: str = "%05d.png",
@@ -33,6 +34,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         refine_mode: ``sampling``, ``thresholding`` or ``full``.
         sample_pixels: refined pixels per frame (sampling); None scales 160,000 at 1080p.
         threshold: error threshold (thresholding).
+        refine_uncertain: weight of the coarse alpha's own uncertainty in choosing the cells
+            to refine, besides the error map (0: the error map alone, as published).
         batch_size: frames per network call.
         features: ``orb`` or ``sift`` for plate alignment.
         window: plate frames tried either side of the time-mapped one.
@@ -73,7 +76,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         outputs.append("com")
     settings = Settings(weights=weights, variant=variant, backbone_scale=backbone_scale,
                         refine_mode=refine_mode, sample_pixels=sample_pixels,
-                        threshold=threshold, outputs=tuple(outputs), bit_depth=bit_depth,
+                        threshold=threshold, refine_uncertain=refine_uncertain,
+                        outputs=tuple(outputs), bit_depth=bit_depth,
                         features=features, window=window, plate_fit=plate_fit,
                         batch_size=batch_size, png_level=png_level,
                         name_template=name_template, start_number=start_number,

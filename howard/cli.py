@@ -67,6 +67,10 @@ def main(verbose):
               "in proportion to the frame area).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Error threshold in thresholding mode.")
+@click.option("--refine-uncertain", type=click.FloatRange(0, 1), default=1.0,
+              show_default=True, help="Also refine where the base pass's alpha is unsure: a cell "
+              "ranks by the larger of its error and this times 4a(1-a); 0 ranks by the error "
+              "map alone, as published.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Frames per network call (larger helps on a GPU).")
 @click.option("--features", type=click.Choice(["orb", "sift"]), default="orb",

@@ -128,19 +128,21 @@ class MattingRefine(MattingBase):
         sample_pixels: pixels refined in ``sampling`` mode (cells of 4x4 = sample_pixels // 16).
         threshold: error threshold for ``thresholding``.
         kernel_size: 1 or 3.
-        prevent_oversampling: in ``sampling``, drop selected cells whose error is 0.
+        prevent_oversampling: in ``sampling``, drop selected cells whose score is 0.
+        uncertain: weight of the coarse alpha's uncertainty in choosing cells besides the
+            error map (0: the error map alone, as published; see :mod:`howard.refiner`).
     """
 
     def __init__(self, backbone: str = "mobilenetv2", backbone_scale: float = 1 / 4,
                  refine_mode: str = "sampling", sample_pixels: int = 80_000,
                  threshold: float = 0.1, kernel_size: int = 3,
-                 prevent_oversampling: bool = True):
+                 prevent_oversampling: bool = True, uncertain: float = 1.0):
         super().__init__(backbone)
         if not 0 < backbone_scale <= 1 / 2:
             raise ValueError(f"backbone_scale must be in (0, 1/2], got {backbone_scale}")
         self.backbone_scale = backbone_scale
         self.refiner = Refiner(refine_mode, sample_pixels, threshold, kernel_size,
-                               prevent_oversampling)
+                               prevent_oversampling, uncertain)
 
     def forward(self, src: torch.Tensor, bgr: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Returns ``pha`` (B,1,H,W), ``fgr`` (B,3,H,W), ``pha_sm``, ``fgr_sm``, ``err_sm``

@@ -147,7 +147,8 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     dev = infer.select_device(device)
     model = weights_mod.load_model(settings.weights, settings.variant, refine=True, device=dev,
                                    backbone_scale=scale, refine_mode=settings.refine_mode,
-                                   sample_pixels=pixels, threshold=settings.threshold)
+                                   sample_pixels=pixels, threshold=settings.threshold,
+                                   uncertain=settings.refine_uncertain)
     inputs = {"subject": os.path.abspath(subject_path), "plate": os.path.abspath(plate_path),
               "subject_frames": n_subject, "plate_frames": n_plate, "size": [h, w],
               "subject_fps": subject.fps, "plate_fps": plate.fps}

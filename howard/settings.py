@@ -25,6 +25,7 @@ class Settings:
     refine_mode: str = "sampling"
     sample_pixels: Optional[int] = None  # None: scaled from 160,000 at 1920x1080
     threshold: float = 0.1
+    refine_uncertain: float = 1.0  # 0: refine where the error map says, as published
     outputs: Sequence[str] = ("rgba",)
     bit_depth: int = 8
     features: str = "orb"
@@ -108,6 +109,8 @@ def auto_sample_pixels(h: int, w: int) -> int:
 
 def check_settings(settings: Settings) -> None:
     """Raise :class:`InputError` for settings that cannot make a run (before any work)."""
+    if not 0 <= settings.refine_uncertain <= 1:
+        raise InputError(f"--refine-uncertain must be in [0, 1], got {settings.refine_uncertain}")
     if settings.bit_depth not in (8, 16):
         raise InputError(f"bit depth must be 8 or 16, got {settings.bit_depth}")
     if settings.batch_size < 1:
@@ -133,14 +136,18 @@ def settings_digest(settings: Settings, inputs: Dict) -> Dict:
                                   "inputs": {k: inputs[k] for k in ("subject", "plate")}}))
 
 
+# what settings added since a folder was written meant before they existed
+_BEFORE = {"settings": {"refine_uncertain": 0.0}}
+
+
 def check_resumable(folder: OutputFolder, digest: Dict) -> None:
     old = folder.read_settings()
     if old is None:
         return
     for section in ("settings", "inputs"):
         for key, value in digest[section].items():
-            if old.get(section, {}).get(key) != value:
+            was = old.get(section, {}).get(key, _BEFORE.get(section, {}).get(key))
+            if was != value:
                 raise InputError(
-                    f"cannot resume in {str(folder.root)!r}: {key} was "
-                    f"{old.get(section, {}).get(key)!r} there and is {value!r} now; run with the "
-                    f"same inputs and settings, or use --overwrite")
+                    f"cannot resume in {str(folder.root)!r}: {key} was {was!r} there and is "
+                    f"{value!r} now; run with the same inputs and settings, or use --overwrite")

@@ -160,7 +160,7 @@ def load_model(weights: Optional[PathLike] = None, variant: Optional[str] = None
         refine: build the refine network (True) or the base network alone.
         device: where to put the model.
         **refine_options: ``backbone_scale``, ``refine_mode``, ``sample_pixels``, ``threshold``,
-            ``kernel_size``, ``prevent_oversampling``.
+            ``kernel_size``, ``prevent_oversampling``, ``uncertain``.
     """
     path = find_weights(weights)
     state_dict, saved_variant, metadata = read_checkpoint(path)

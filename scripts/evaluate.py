@@ -131,7 +131,8 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
                            weights=args.weights, device=args.device, outputs="rgba,bgr",
                            progress=False, overwrite=True, threads=args.threads,
                            backbone_scale=args.backbone_scale,
-                           sample_pixels=args.sample_pixels)
+                           sample_pixels=args.sample_pixels,
+                           refine_uncertain=args.refine_uncertain)
     howard_seconds = time.perf_counter() - started
     # the other methods use the base pass howard chose for this clip (fitted to the subject)
     base_scale = json.loads((run_dir / "howard.json").read_text()).get("base_pass", {}).get("scale")
@@ -241,6 +242,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--sample-pixels", type=int, default=None,
                    help="pixels the refiner redoes per frame (default: as howard matte does, "
                         "160,000 at 1920x1080 in proportion to the frame area)")
+    p.add_argument("--refine-uncertain", type=float, default=1.0,
+                   help="weight of the coarse alpha's uncertainty in choosing the cells to "
+                        "refine, as in howard matte (default 1; 0: the error map alone)")
     p.add_argument("--sheet-rows", type=int, default=3, help="frames in sheet.png (default 3)")
     args = p.parse_args(argv)
     methods = ["howard"] + [m.strip() for m in args.methods.split(",")
@@ -261,11 +265,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.sample_pixels is not None and args.sample_pixels < 16:
         p.error("--sample-pixels must be at least 16")
     pixels = args.sample_pixels or auto_sample_pixels(h, w)
+    if not 0 <= args.refine_uncertain <= 1:
+        p.error("--refine-uncertain must be in [0, 1]")
     threads = configure_threads(args.threads)
     dev = select_device(args.device)
     model = load_model(args.weights, refine=True, device=dev,
-                       backbone_scale=scale,
-                       sample_pixels=pixels)
+                       backbone_scale=scale, sample_pixels=pixels,
+                       uncertain=args.refine_uncertain)
     matter = Matter(model, dev)
     everything = [(c.name, t) for c in clips for t in range(args.frames)]
     picks = np.linspace(0, len(everything) - 1, args.sheet_rows + 2)[1:-1]
@@ -289,7 +295,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     note = (f"Published alignment failed on {failures} frames (plate used unwarped); howard "
             f"fell back on {fallbacks}. Set: seed {args.seed}, {args.clips} clips x "
             f"{args.frames} frames, {h}x{w}{zoomed}, base pass at {scale:.3g}, {pixels:,} refined "
-            f"pixels a frame; weights "
+            f"pixels a frame (uncertain alpha weighted {args.refine_uncertain:g}); weights "
             f"{Path(args.weights).name}.")
     text = table(results, n_frames, note)
     print(text)
@@ -299,7 +305,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "size": [h, w], "zoom": args.zoom, "weights": args.weights,
                            "device": str(dev),
                            "threads": threads, "backbone_scale": scale,
-                           "sample_pixels": pixels, "methods": methods,
+                           "sample_pixels": pixels,
+                           "refine_uncertain": args.refine_uncertain, "methods": methods,
                            "difference_key": {"low": baselines.KEY_LOW,
                                               "high": baselines.KEY_HIGH,
                                               "blur": baselines.KEY_BLUR}},

@@ -2,6 +2,7 @@
 and an existing output folder is left exactly as it was (even with --overwrite)."""
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,25 @@ def test_resume_with_other_settings(inputs, tmp_path):
     res = _run(args + ["--resume", "--window", "1"])
     assert res.exit_code == 2 and "cannot resume" in res.stderr
     assert _snapshot(out) == before
+
+
+def test_refine_uncertain_recorded_and_older_folders_resume(inputs, tmp_path):
+    out = tmp_path / "o"
+    weights = ["--weights", str(inputs / "random.pth"), "-q", "--threads", "1"]
+    args = ["matte", str(inputs / "subject"), str(inputs / "plate"), str(out), *weights]
+    assert _run(args + ["--refine-uncertain", "0"]).exit_code == 0
+    record = json.loads((out / "howard.json").read_text())
+    assert record["settings"]["refine_uncertain"] == 0.0
+    # a folder written before the option existed chose cells by the error map alone
+    del record["settings"]["refine_uncertain"]
+    (out / "howard.json").write_text(json.dumps(record))
+    before = _snapshot(out)
+    res = _run(args + ["--resume"])
+    assert res.exit_code == 2 and "refine_uncertain was 0.0 there and is 1.0 now" in res.stderr
+    assert _snapshot(out) == before
+    assert _run(args + ["--resume", "--refine-uncertain", "0"]).exit_code == 0
+    res = _run(args + ["--refine-uncertain", "2", "--overwrite"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
 
 
 def test_bad_option_values(inputs, tmp_path):

@@ -189,6 +189,38 @@ def test_gather_path_equals_reference_path(mode, kernel_size):
         assert torch.allclose(x, y, atol=1e-5), (x - y).abs().max()
 
 
+def test_uncertain_alpha_is_refined():
+    """A cell whose coarse alpha is 0.5 but whose error map is low is chosen by default, and
+    not by the error map alone (the published rule, uncertain=0)."""
+    pha = torch.tensor([[[[0.0, 1.0], [0.5, 1.0]]]])
+    err = torch.tensor([[[[0.3, 0.2], [0.05, 0.0]]]])
+    net = Refiner("sampling", sample_pixels=16 * 2)
+    assert net.uncertain == 1.0
+    assert net.score(pha, err).flatten().tolist() == pytest.approx([0.3, 0.2, 1.0, 0.0])
+    assert net.select(net.score(pha, err)).flatten().tolist() == [1, 0, 1, 0]
+    net.uncertain = 0.0
+    assert net.select(net.score(pha, err)).flatten().tolist() == [1, 1, 0, 0]
+    with pytest.raises(ValueError, match="uncertain"):
+        Refiner(uncertain=1.5)
+
+
+@pytest.mark.parametrize("uncertain", [0.0, 1.0])
+def test_forward_refines_uncertain_block(uncertain):
+    """Through the whole refiner: a block of coarse alpha 0.5 with zero error is refined only
+    when the alpha's uncertainty counts."""
+    net = randomize_bn(Refiner("sampling", sample_pixels=16 * 10**4,
+                               uncertain=uncertain)).eval()
+    src, bgr, pha, fgr, err, hid = refiner_inputs(seed=2, scale=4)
+    pha = torch.ones_like(pha)
+    pha[:, :, 2:6, 2:6] = 0.5
+    err = torch.zeros_like(err)
+    with torch.inference_mode():
+        ref = net(src, bgr, pha, fgr, err, hid)[2]
+    assert (ref.sum() > 0) == bool(uncertain)
+    if uncertain:
+        assert ref[0, 0, 2:6, 2:6].min() == 1
+
+
 def test_selection_rules():
     net = Refiner("thresholding", threshold=0.5)
     err = torch.tensor([[[[0.1, 0.6], [0.5, 0.9]]]])
