@@ -198,6 +198,27 @@ def photometric_residual(src: np.ndarray, bgr: np.ndarray, mask: np.ndarray,
     return float(np.partition(diff, keep - 1)[:keep].mean())
 
 
+def _to_ecc(H: np.ndarray, f: float) -> np.ndarray:
+    """``H`` as the warp ECC wants: subject -> plate, on copies shrunk by ``f``, float32."""
+    W = np.linalg.inv(rescale_homography(H, f))
+    return (W / W[2, 2]).astype(np.float32)
+
+
+def _from_ecc(W: np.ndarray, H: np.ndarray, f: float, small_shape,
+              max_change: float) -> Optional[np.ndarray]:
+    """ECC's warp ``W`` back as a full-resolution plate -> subject homography, or None when
+    it is degenerate or moves the corners from ``H`` by more than ``max_change`` of the
+    diagonal."""
+    R = rescale_homography(np.linalg.inv(W.astype(np.float64)), 1.0 / f)
+    if not np.isfinite(R).all() or abs(R[2, 2]) < 1e-12:
+        return None
+    R = R / R[2, 2]
+    size = (round(small_shape[0] / f), round(small_shape[1] / f))
+    if corner_error(R, H, size) > max_change * float(np.hypot(*size)):
+        return None
+    return R
+
+
 def refine_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: float,
                mask: Optional[np.ndarray] = None, iters: int = 10,
                max_change: float = 0.01) -> Optional[np.ndarray]:
@@ -220,9 +241,7 @@ def refine_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: f
     Returns:
         The refined full-resolution H, or None when ECC fails or wanders off.
     """
-    # ECC warps the input onto the template: it wants subject -> plate, in small coordinates
-    W = np.linalg.inv(rescale_homography(H, f))
-    W = (W / W[2, 2]).astype(np.float32)
+    W = _to_ecc(H, f)
     m = None if mask is None else mask.astype(np.uint8)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iters, 1e-4)
     try:
@@ -231,14 +250,7 @@ def refine_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: f
     except cv2.error as e:  # no convergence, or a degenerate image
         log.debug("ECC refinement failed: %s", str(e).strip().splitlines()[-1:])
         return None
-    R = rescale_homography(np.linalg.inv(W.astype(np.float64)), 1.0 / f)
-    if not np.isfinite(R).all() or abs(R[2, 2]) < 1e-12:
-        return None
-    R = R / R[2, 2]
-    size = (round(src_grey.shape[0] / f), round(src_grey.shape[1] / f))
-    if corner_error(R, H, size) > max_change * float(np.hypot(*size)):
-        return None
-    return R
+    return _from_ecc(W, H, f, src_grey.shape, max_change)
 
 
 def track_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: float,
@@ -265,8 +277,7 @@ def track_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: fl
         The full-resolution H, or None when ECC fails or wanders off. Check the result (e.g.
         with :func:`photometric_residual`) before trusting it.
     """
-    W = np.linalg.inv(rescale_homography(H, f))
-    W = (W / W[2, 2]).astype(np.float32)
+    W = _to_ecc(H, f)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iters, 1e-5)
     for level in range(levels - 1, -1, -1):
         s = 0.5 ** level
@@ -286,11 +297,4 @@ def track_ecc(src_grey: np.ndarray, plate_grey: np.ndarray, H: np.ndarray, f: fl
                       str(e).strip().splitlines()[-1:])
             return None
         W = (np.linalg.inv(S) @ Wl @ S).astype(np.float32)
-    R = rescale_homography(np.linalg.inv(W.astype(np.float64)), 1.0 / f)
-    if not np.isfinite(R).all() or abs(R[2, 2]) < 1e-12:
-        return None
-    R = R / R[2, 2]
-    size = (round(src_grey.shape[0] / f), round(src_grey.shape[1] / f))
-    if corner_error(R, H, size) > max_change * float(np.hypot(*size)):
-        return None
-    return R
+    return _from_ecc(W, H, f, src_grey.shape, max_change)
