@@ -63,6 +63,13 @@ class Batches(torch.utils.data.Dataset):
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
 
 
+def _quiet_worker(_):
+    """Loader processes leave Ctrl-C and SIGTERM to the main process, which finishes its step,
+    saves and shuts them down; a terminal or ``timeout`` signals the whole process group."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _as_float(batch, device):
     out = {}
     for k, v in batch.items():
@@ -211,13 +218,14 @@ def train(args):
     data = Batches(args.seed, args.batch_size, args.crop, step=args.crop_step,
                    compact=args.workers > 0, details=not args.plain_figures,
                    outdoor=args.outdoor, camouflage=args.camouflage,
-                   camouflage_hue=args.camouflage_hue, closeup=args.closeup)
+                   camouflage_hue=args.camouflage_hue, closeup=args.closeup,
+                   ground=args.ground)
     first = progress["step"] // args.repeat
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(data, range(first, 10**9)), batch_size=None,
         num_workers=args.workers, persistent_workers=args.workers > 0,
         prefetch_factor=args.prefetch if args.workers else None,
-        pin_memory=device.type == "cuda")
+        pin_memory=device.type == "cuda", worker_init_fn=_quiet_worker)
     scales = args.backbone_scales or [args.backbone_scale]
     aug_gen = torch.Generator().manual_seed(args.seed)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -343,6 +351,8 @@ def main(argv=None):
     p.add_argument("--closeup", type=float, default=0.3,
                    help="share of samples zoomed 1.3-3x into the subject's head or chest "
                         "(medium shots and close-ups)")
+    p.add_argument("--ground", type=float, default=0.3,
+                   help="share of samples where the subject's shadow on the ground touches its feet")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)

@@ -2,8 +2,11 @@
 scales, validation, publishing, resuming and export."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -58,3 +61,32 @@ def test_train_publish_resume_export(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert latest.returncode == 0, latest.stderr[-2000:]
     assert read_checkpoint(out)[2]["samples"] == 12
+
+
+def test_a_signal_to_the_whole_process_group_still_saves(tmp_path):
+    """Ctrl-C in a terminal, or ``timeout``, signals the loader processes too: the run must
+    still finish its step, save and exit cleanly instead of dying with its workers."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(SCRIPT), "--run", str(run), "--stage", "refine", "--init", "none",
+           "--crop", "96", "128", "--crop-step", "32", "--batch-size", "2", "--workers", "2",
+           "--threads", "1", "--sample-pixels", "0", "--val-n", "1", "--val-size", "64",
+           "--log-every", "1", "--val-minutes", "60", "--save-minutes", "60"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and proc.poll() is None:
+            log = run / "log.jsonl"
+            if log.exists() and sum(1 for _ in log.open()) >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stdout.read()[-2000:]
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-2000:]
+    assert "stopped at step" in out
+    state = torch.load(run / "last.pth", map_location="cpu", weights_only=False)
+    assert state["progress"]["step"] >= 2
