@@ -189,6 +189,43 @@ def _face(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float,
     return True
 
 
+def _dark(rng: np.random.Generator) -> np.ndarray:
+    """Near-black with a faint tint (soles, leather, dark canvas)."""
+    return np.clip(rng.uniform(0.02, 0.1) + rng.normal(0, 0.01, 3), 0, 1).astype(np.float32)
+
+
+def _shoes(rng: np.random.Generator, cv: "_Canvas", blank, feet, width: float,
+           ph: float) -> None:
+    """A shoe over the end of each leg, seen from the side or the front, often dark and with a
+    sole of another colour: dark parts of the subject that touch the ground, where the scene
+    itself is often dark with the subject's shadow."""
+    r = rng.random()
+    upper = _dark(rng) if r < 0.4 else (np.float32(rng.uniform(0.8, 0.95, 3)) if r < 0.55
+                                       else _saturated(rng))
+    r = rng.random()
+    sole = _dark(rng) if r < 0.5 else (np.float32(rng.uniform(0.8, 0.95, 3)) if r < 0.8
+                                      else upper)
+    side = rng.random() < 0.65
+    toward = rng.choice([-1, 1])
+    for fx, fy in feet:
+        tall = width * rng.uniform(0.8, 1.6)
+        bottom = fy + width * 0.45
+        if side:  # profile: heel under the ankle, toe pointing away
+            length = ph * rng.uniform(0.11, 0.16)
+            cx, half = fx + toward * (length * 0.5 - width * 0.45), length * 0.5
+        else:  # facing the camera: a rounded block a little wider than the leg
+            cx, half = fx, width * rng.uniform(0.55, 0.7)
+        m = blank()
+        cv2.ellipse(m, _pt(cx, bottom - tall * 0.45), _pt(half, tall * 0.55),
+                    rng.uniform(-4, 4), 0, 360, 255, -1, cv2.LINE_AA)
+        cv2.rectangle(m, _pt(cx - half * 0.85, bottom - tall * 0.45), _pt(cx + half * 0.85, bottom),
+                      255, -1, cv2.LINE_AA)
+        cv.paint(m, upper)
+        band = m.copy()
+        band[:int(round(bottom - tall * rng.uniform(0.15, 0.35)))] = 0
+        cv.paint(band, sole)
+
+
 def _headwear(rng: np.random.Generator, cv: "_Canvas", blank, head, r: float, H: int,
               W: int) -> None:
     """A cap with a brim, a beanie or a wide hat over the top of the head."""
@@ -221,8 +258,8 @@ def person(rng: np.random.Generator, size: Tuple[int, int],
         rng: the random generator (the figure is a deterministic function of its state).
         size: (h, w) of the output.
         details: also draw a face (eyes, brows, nose, mouth, shading, sometimes a beard or
-            glasses), headwear and tattoos. These use their own generator derived from ``rng``
-            without drawing from it, so the rest of the figure (and everything drawn from
+            glasses), headwear, tattoos and shoes. These use their own generator derived from
+            ``rng`` without drawing from it, so the rest of the figure (and everything drawn from
             ``rng`` afterwards) is the same with or without them.
     Returns:
         fgr: float32 hxwx3 RGB [0, 1], the figure's colour (0 where it has no coverage).
@@ -256,14 +293,19 @@ def person(rng: np.random.Generator, size: Tuple[int, int],
         cv2.fillPoly(m, [np.round(poly).astype(np.int32)], 255, cv2.LINE_AA)
         cv.paint(m, hair)
     m = blank()  # legs
+    feet, leg_width = [], 0.0
     for side in (-1, 1):
         hip = (cx + side * hw * 0.5, y_hip)
         ang = np.deg2rad(side * rng.uniform(0, 12))
         knee = (hip[0] + np.sin(ang) * ph * 0.23, hip[1] + ph * 0.23)
         ang2 = ang + np.deg2rad(rng.uniform(-8, 8))
         foot = (knee[0] + np.sin(ang2) * ph * 0.23, knee[1] + ph * 0.23)
-        _limb(m, [hip, knee, foot], ph * rng.uniform(0.06, 0.08))
+        leg_width = ph * rng.uniform(0.06, 0.08)
+        _limb(m, [hip, knee, foot], leg_width)
+        feet.append(foot)
     cv.paint(m, legs_cloth)
+    if details and drng.random() < 0.6:
+        _shoes(drng, cv, blank, feet, leg_width, ph)
     m = blank()  # neck, then torso
     _limb(m, [(head[0], head[1] + r * 0.5), (cx, y_sh + r * 0.3)], r * 0.8)
     cv.paint(m, skin)

@@ -3,7 +3,7 @@
 A sample is ``(src, bgr, pha, fgr)``: ``src`` the frame the camera saw, ``bgr`` the clean plate as
 howard's pipeline would hand it to the network, ``pha`` / ``fgr`` the truth. The plate is a
 perturbed copy of the background inside ``src`` on purpose, as in the published recipe: colour
-drift, noise, a small misalignment, a shadow the subject casts that the plate lacks, compression,
+drift, noise, a small misalignment, shadows the subject casts that the plate lacks, compression,
 and a filled border where an aligned plate did not cover the frame.
 
 Foregrounds come from the procedural :func:`howard.person.person` or from folders in the usual
@@ -187,6 +187,35 @@ def _camouflage(rng: np.random.Generator, fgr: np.ndarray, pha: np.ndarray,
     return (fgr * (1 - mask[..., None]) + target * mask[..., None]).astype(np.float32)
 
 
+def _ground_shadow(rng: np.random.Generator, pha: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """``bg`` darkened by the subject's shadow on the ground it stands on: the figure projected
+    from its lowest point (the feet), squashed and sheared as by a low or high sun, falling in
+    front of it or behind, sharp and darkest where it touches the feet and softer further out.
+    Unchanged when no part of the subject is in the frame or its feet are below the frame."""
+    h, w = pha.shape
+    rows = np.flatnonzero((pha > 0.5).any(axis=1))
+    if len(rows) == 0 or rows[-1] >= h - 3:
+        return bg
+    yb = float(rows[-1] + 1)
+    s = rng.uniform(0.08, 0.5) * (1 if rng.random() < 0.7 else -1)  # <0: falls behind
+    k = rng.uniform(-2.0, 2.0)
+    # height above the ground d = yb - y lands at (x + k d, yb + s d)
+    m = np.float32([[1, -k, k * yb], [0, -s, yb * (1 + s)]])
+    cast = _warp(pha, m, (h, w))
+    # contact: the lowest part of the figure, flattened just under itself
+    near = pha * (np.arange(h, dtype=np.float32)[:, None] > yb - 0.04 * h)
+    contact = _warp(near, np.float32([[1, 0, 0], [0, -0.15, yb * 1.15]]), (h, w))
+    unit = max(h, w) / 100.0
+    sharp = cv2.GaussianBlur(cast, (0, 0), rng.uniform(0.3, 1.0) * unit)
+    soft = cv2.GaussianBlur(cast, (0, 0), rng.uniform(1.5, 4.0) * unit)
+    dist = np.abs(np.arange(h, dtype=np.float32) - yb)[:, None]
+    close = np.exp(-dist / (rng.uniform(0.03, 0.1) * h))
+    shadow = sharp * close + soft * (1 - close)
+    contact = cv2.GaussianBlur(contact, (0, 0), rng.uniform(0.2, 0.6) * unit)
+    dark = np.maximum(rng.uniform(0.3, 0.75) * shadow, rng.uniform(0.5, 0.9) * contact)
+    return (bg * (1 - np.clip(dark, 0, 1))[..., None]).astype(np.float32)
+
+
 class SampleGenerator:
     """Deterministic training samples: sample ``i`` depends only on ``(seed, i)``.
 
@@ -207,17 +236,19 @@ class SampleGenerator:
             quite different saturation and brightness (see :func:`same_hue`).
         closeup: probability that the subject is zoomed 1.3-3x about its head or chest (a
             medium shot or close-up, running off the frame's edges).
-        ``outdoor``, ``camouflage`` and ``closeup`` draw from their own generator, so with all
+        ground: probability that the subject casts a shadow on the ground it stands on, touching
+            its feet (see :func:`_ground_shadow`), which the plate lacks.
+        ``outdoor``, ``camouflage``, ``closeup`` and ``ground`` draw from their own generator, so with all
         at 0 a sample is the same as without them.
     """
 
     def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),
                  bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03,
                  details: bool = False, outdoor: float = 0.0, camouflage: float = 0.0,
-                 camouflage_hue: float = 0.5, closeup: float = 0.0):
+                 camouflage_hue: float = 0.5, closeup: float = 0.0, ground: float = 0.0):
         self.seed, self.empty, self.details = seed, empty, details
         self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
-        self.closeup = closeup
+        self.closeup, self.ground = closeup, ground
         self.fg_folder = FolderForegrounds(fg_dirs) if fg_dirs else None
         self.bg_folder = FolderBackgrounds(bg_dirs) if bg_dirs else None
 
@@ -268,6 +299,8 @@ class SampleGenerator:
             shadow = cv2.GaussianBlur(pha, (k, k), 0)
             shadow = _warp(shadow, _affine(rng, size, 10, 0.1, (0.9, 1.1), 10), size)
             bg = bg * (1 - rng.uniform(0.2, 0.6) * shadow)[..., None]
+        if self.ground and xrng.random() < self.ground:
+            bg = _ground_shadow(xrng, pha, bg)
         src = fgr * pha[..., None] + bg * (1 - pha[..., None])
         bgr = self._plate_errors(rng, bgr, size)
         for name in ("src", "bgr"):

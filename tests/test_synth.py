@@ -1,9 +1,10 @@
-"""Synthetic training samples: shapes, ranges, determinism, and the optional figure details."""
+"""Synthetic training samples: shapes, ranges, determinism, the optional figure details, and
+shadows on the ground."""
 
 import numpy as np
 
 from howard.person import person
-from howard.synth import SampleGenerator, same_hue
+from howard.synth import SampleGenerator, _ground_shadow, same_hue
 
 
 def test_sample_shapes_ranges_and_determinism():
@@ -115,3 +116,55 @@ def test_closeup_zooms_into_the_subject():
         assert np.abs(c["src"][inside] - c["fgr"][inside]).mean() < 0.05
         bigger += int(c["pha"].mean() > 1.5 * p["pha"].mean())
     assert bigger >= 4
+
+
+def _standing(h=200, w=160, foot=150):
+    """A rectangle 'figure' whose lowest row is ``foot - 1``."""
+    pha = np.zeros((h, w), np.float32)
+    pha[60:foot, 70:90] = 1
+    return pha
+
+
+def test_ground_shadow_touches_the_feet_and_only_darkens():
+    pha, bg = _standing(), np.full((200, 160, 3), 0.8, np.float32)
+    for seed in range(6):
+        out = _ground_shadow(np.random.default_rng(seed), pha, bg)
+        assert out.shape == bg.shape and out.dtype == np.float32
+        assert (out <= bg + 1e-6).all()
+        # just under the feet the ground is in contact shadow, wherever the cast part falls
+        assert min(out[r, 74:86].mean() for r in range(149, 154)) < 0.8 * 0.75
+        # and a corner far from the figure keeps its colour
+        assert np.allclose(out[:10, :10], 0.8)
+
+
+def test_ground_shadow_needs_the_feet_in_the_frame():
+    bg = np.full((200, 160, 3), 0.5, np.float32)
+    rng = np.random.default_rng(0)
+    assert np.array_equal(_ground_shadow(rng, _standing(foot=200), bg), bg)  # cut off by the edge
+    assert np.array_equal(_ground_shadow(rng, np.zeros((200, 160), np.float32), bg), bg)
+
+
+def test_ground_changes_only_the_scene_in_the_frame():
+    off, on = SampleGenerator(seed=6, empty=0.0), SampleGenerator(seed=6, empty=0.0, ground=1.0)
+    darker = 0
+    for i in range(8):
+        a, b = off.sample(i, (160, 128)), on.sample(i, (160, 128))
+        for k in ("bgr", "pha", "fgr"):  # the plate lacks the shadow; the subject is unchanged
+            assert np.array_equal(a[k], b[k])
+        darker += int((a["src"] - b["src"]).mean() > 1e-3)
+    assert darker >= 1
+
+
+def test_shoes_cover_the_ends_of_the_legs():
+    from howard.person import _Canvas, _shoes
+    H, W = 200, 200
+    feet, width = [(60.0, 150.0), (140.0, 150.0)], 16.0
+    for seed in range(8):
+        cv = _Canvas(H, W)
+        _shoes(np.random.default_rng(seed), cv, lambda: np.zeros((H, W), np.uint8), feet,
+               width, ph=160.0)
+        assert 0 <= cv.col.min() and cv.col.max() <= 1 and cv.a.max() == 1
+        for fx, fy in feet:  # each foot is covered, down to a little under the leg's end
+            assert cv.a[int(fy), int(fx)] == 1 and cv.a[int(fy + 5), int(fx)] == 1
+        ys, xs = np.nonzero(cv.a > 0)
+        assert ys.min() > 150 - 2 * width and ys.max() < 150 + width
