@@ -21,7 +21,7 @@ from .features import (METHODS, Features, corners, detect, match, project, resca
 
 __all__ = ["METHODS", "Features", "scale_matrix", "rescale_homography", "shrink", "detect",
            "match", "find_homography", "corners", "project", "corner_error",
-           "check_homography", "warp_plate", "fill_border", "subject_mask",
+           "check_homography", "disagreeing", "warp_plate", "fill_border", "subject_mask",
            "photometric_residual", "refine_ecc", "track_ecc"]
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,34 @@ def check_homography(H: Optional[np.ndarray], size: Tuple[int, int], inliers: in
     if shift > max_shift * diagonal:
         return f"moves a corner {shift:.0f} px (> {max_shift:g} of the {diagonal:.0f} px diagonal)"
     return None
+
+
+def disagreeing(Hs, size: Tuple[int, int], min_share: float = 0.02, spread: float = 5.0,
+                min_count: int = 3) -> np.ndarray:
+    """How far each homography's frame corners lie from the others' consensus, where it is
+    an odd one out, else 0.
+
+    Nearby plate frames of one handheld take see the scene from about the same place, so their
+    homographies to a subject frame map its corners to nearby points. The consensus is the
+    median of each mapped corner over ``Hs``; a homography is odd when a corner lies further
+    from it than ``spread`` times the median such distance, and more than ``min_share`` of the
+    frame's diagonal. With fewer than ``min_count`` homographies there is no consensus.
+
+    Args:
+        Hs: 3x3 plate -> subject homographies (one per candidate plate frame).
+        size: (H, W) of the subject frame.
+
+    Returns:
+        float array, one per homography: its largest corner distance in px if odd, else 0.
+    """
+    out = np.zeros(len(Hs))
+    if len(Hs) < min_count:
+        return out
+    c = corners(size)
+    mapped = np.stack([project(H, c)[0] for H in Hs])  # (n, 4, 2)
+    far = np.linalg.norm(mapped - np.median(mapped, axis=0), axis=2).max(axis=1)
+    limit = max(spread * float(np.median(far)), min_share * float(np.hypot(*size)))
+    return np.where(far > limit, far, 0.0)
 
 
 def warp_plate(plate: np.ndarray, H: np.ndarray, size: Tuple[int, int],

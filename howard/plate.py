@@ -184,7 +184,7 @@ class PlateAligner:
         # homography found guides the matching of the rest (see align.match)
         centre = t * self.plates.length // (self.n_subject or self.plates.length)
         order = sorted(frames, key=lambda i: (i != self.prev_index, abs(i - centre), i))
-        prior, best, tried, reasons = self.prev_H, None, [], []
+        prior, found, tried, reasons = self.prev_H, [], [], []
         for i in order:
             H, n, why = self._estimate(frames[i], src_feat, prior)
             res = self._residual(frames[i], H, f, src_small, busy) if why is None else np.inf
@@ -195,8 +195,16 @@ class PlateAligner:
                 reasons.append(f"{i}: {why}")
                 continue
             prior = H if prior is None else prior
-            if best is None or res < best[0]:
-                best = (res, i, H, n)
+            found.append((res, i, H, n))
+        # a homography far from what the other plate frames agree on is wrong, however well
+        # its residual scores (a blurred frame can favour a wrongly zoomed plate)
+        odd = align.disagreeing([c[2] for c in found], self.size)
+        for (_, i, _, _), px in zip(found, odd):
+            if px:
+                log.info("frame %d: plate frame %d left out: its corners lie %.0f px from the "
+                         "other plate frames' agreement", t, i, px)
+        found = [c for c, px in zip(found, odd) if not px]
+        best = min(found, key=lambda c: c[0]) if found else None
         tried.sort()
 
         refined, reason = False, ""

@@ -199,3 +199,21 @@ class TestResidual:
         shifted = np.roll(plate, 2, axis=1)
         assert align.photometric_residual(shifted, plate, mask) > 5.0  # misalignment is not
         assert align.photometric_residual(plate, plate, ~mask) == float("inf")
+
+
+def test_disagreeing_finds_the_odd_homography_out():
+    size = (1080, 1920)
+    rng = np.random.default_rng(0)
+    near = []
+    for k in range(6):  # nearby plate frames of a slow pan: a few px apart
+        H = np.eye(3)
+        H[:2, 2] = [3.0 * k, rng.normal(0, 1)]
+        near.append(H)
+    zoomed = np.array([[1.38, 0.08, -164.0], [0.056, 1.23, -102.0], [1.5e-4, 6e-5, 1.0]])
+    odd = align.disagreeing(near + [zoomed], size)
+    assert odd[-1] > 100 and not odd[:-1].any()
+    # a steady pan across the window is agreement, not disagreement
+    pan = [np.array([[1, 0, 25.0 * k], [0, 1, 0], [0, 0, 1]]) for k in range(7)]
+    assert not align.disagreeing(pan, size).any()
+    # two candidates are no consensus
+    assert not align.disagreeing([near[0], zoomed], size).any()
