@@ -238,8 +238,8 @@ class SampleGenerator:
             medium shot or close-up, running off the frame's edges).
         ground: probability that the subject casts a shadow on the ground it stands on, touching
             its feet (see :func:`_ground_shadow`), which the plate lacks.
-        ``outdoor``, ``camouflage``, ``closeup`` and ``ground`` draw from their own generator, so with all
-        at 0 a sample is the same as without them.
+        ``outdoor``, ``camouflage``, ``closeup`` and ``ground`` draw from their own generator,
+        so with all at 0 a sample is the same as without them.
     """
 
     def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),

@@ -352,7 +352,8 @@ def main(argv=None):
                    help="share of samples zoomed 1.3-3x into the subject's head or chest "
                         "(medium shots and close-ups)")
     p.add_argument("--ground", type=float, default=0.3,
-                   help="share of samples where the subject's shadow on the ground touches its feet")
+                   help="share of samples where the subject's shadow on the ground touches "
+                        "its feet")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)

@@ -125,6 +125,37 @@ class TestAligner:
         assert a.plate_index == 6 and [i for i, _, _ in a.tried] == [6, 8, 9, 10, 11]
         np.testing.assert_array_equal(a.bgr[~blob], clip[6][~blob])
 
+    def test_a_candidate_far_from_the_others_is_left_out(self, scene, monkeypatch):
+        """A wrongly zoomed homography that scores the lowest residual (as on a motion-blurred
+        frame) loses to the plate frames that agree with each other."""
+        clip = parallax_clip(scene)
+        subject, blob = paste_blob(clip[6], 0.25)
+        zoomed = np.array([[1.3, 0.0, -90.0], [0.0, 1.3, -50.0], [0.0, 0.0, 1.0]])
+
+        def rig(aligner):
+            estimate, residual = aligner._estimate, aligner._residual
+
+            def fake_estimate(frame, feat, prior):
+                H, n, why = estimate(frame, feat, prior)
+                return (zoomed, 300, None) if frame is aligner.plates.fetch([9])[9] else (H, n, why)
+
+            def fake_residual(frame, H, *args, **kw):
+                return -1.0 if np.allclose(H, zoomed) else residual(frame, H, *args, **kw)
+            monkeypatch.setattr(aligner, "_estimate", fake_estimate)
+            monkeypatch.setattr(aligner, "_residual", fake_residual)
+            return aligner
+
+        aligner = rig(plate.PlateAligner(ListSource(clip), SIZE, n_subject=24, window=3,
+                                         refine=False))
+        a = aligner.align(16, subject, blob.astype(np.float32))
+        assert a.plate_index == 6 and align.corner_error(a.H, np.eye(3), SIZE) < 0.5
+        assert 9 in [i for i, _, _ in a.tried]
+        # without the agreement check the zoomed candidate would have won
+        monkeypatch.setattr(align, "disagreeing", lambda Hs, size: np.zeros(len(Hs)))
+        aligner = rig(plate.PlateAligner(ListSource(clip), SIZE, n_subject=24, window=3,
+                                         refine=False))
+        assert aligner.align(16, subject, blob.astype(np.float32)).plate_index == 9
+
     def test_still_plate_known_h(self, scene, tmp_path):
         off = translation(-200, -140)
         H = np.array([[1.01, 0.012, -9.0], [-0.01, 0.995, 6.5], [2e-5, -1e-5, 1.0]])
