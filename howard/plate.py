@@ -198,13 +198,14 @@ class PlateAligner:
             found.append((res, i, H, n))
         # a homography far from what the other plate frames agree on is wrong, however well
         # its residual scores (a blurred frame can favour a wrongly zoomed plate)
-        odd = align.disagreeing([c[2] for c in found], self.size)
-        for (_, i, _, _), px in zip(found, odd):
+        kept = []
+        for c, px in zip(found, align.disagreeing([c[2] for c in found], self.size)):
             if px:
                 log.info("frame %d: plate frame %d left out: its corners lie %.0f px from the "
-                         "other plate frames' agreement", t, i, px)
-        found = [c for c, px in zip(found, odd) if not px]
-        best = min(found, key=lambda c: c[0]) if found else None
+                         "other plate frames' agreement", t, c[1], px)
+            else:
+                kept.append(c)
+        best = min(kept, key=lambda c: c[0]) if kept else None
         tried.sort()
 
         refined, reason = False, ""

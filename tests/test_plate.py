@@ -137,7 +137,7 @@ class TestAligner:
 
             def fake_estimate(frame, feat, prior):
                 H, n, why = estimate(frame, feat, prior)
-                return (zoomed, 300, None) if frame is aligner.plates.fetch([9])[9] else (H, n, why)
+                return (zoomed, 300, None) if np.array_equal(frame.rgb, clip[9]) else (H, n, why)
 
             def fake_residual(frame, H, *args, **kw):
                 return -1.0 if np.allclose(H, zoomed) else residual(frame, H, *args, **kw)
