@@ -15,8 +15,8 @@ def matte(*args, **kwargs):
 
 
 def load_model(*args, **kwargs):
-    """See :func:`howard.weights.load_model`."""
-    from .weights import load_model as _load_model
+    """See :func:`howard.net.weights.load_model`."""
+    from .net.weights import load_model as _load_model
 
     return _load_model(*args, **kwargs)
 

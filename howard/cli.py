@@ -154,7 +154,7 @@ def composite(out, background, mode, space, video, quiet):
 
     Writes OUT/com/ (one PNG per frame) from OUT/rgba/ (or OUT/pha/ + OUT/fgr/).
     """
-    from .recomposite import composite_folder
+    from .io.recomposite import composite_folder
 
     summary = composite_folder(out, background, mode=mode, space=space, video=video,
                                progress=not quiet)

@@ -10,7 +10,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from . import composite
+from .io import composite
 from .settings import Settings
 
 

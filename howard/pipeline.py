@@ -29,10 +29,12 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from . import __version__, media, recomposite
+from . import __version__
+
+from .io import media, recomposite
 from .frame_output import Backdrop, frame_images, network_outputs, subject_mask, to_uint
-from .outputs import OutputFolder
-from .plate import PlateAligner
+from .io.outputs import OutputFolder
+from .align.aligner import PlateAligner
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, settings_digest)
 from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
@@ -130,7 +132,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     Returns:
         A summary dict: frames written, seconds, frames per second, fallback count, paths.
     """
-    from . import infer, weights as weights_mod  # torch side, imported when needed
+    from .net import infer, weights as weights_mod  # torch side, imported when needed
 
     check_settings(settings)
     folder = OutputFolder(out, settings.outputs, settings.name_template, settings.start_number)
@@ -276,7 +278,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
 def _fit_base_pass(matter, item, scale: float, size) -> Dict:
     """The base-pass scale for the run, from the subject's size in ``item`` (a frame and its
     aligned plate), set on ``matter``'s model; returned as recorded in howard.json."""
-    from . import infer
+    from .net import infer
     index, frame, result = item
     half_width = infer.subject_half_width(matter, frame, result.bgr)
     chosen = fit_backbone_scale(scale, half_width, *size)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Dict, Optional, Sequence
 
-from . import composite, recomposite
+from .io import composite, recomposite
 from .errors import InputError
-from .outputs import OutputFolder
+from .io.outputs import OutputFolder
 
 
 @dataclass

@@ -3,15 +3,15 @@
 import os
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from . import media
+from .io import media
 from .errors import HowardError
-from .outputs import OutputFolder
+from .io.outputs import OutputFolder
+from .io.progress import Progress  # noqa: F401  (re-exported: the product loop's progress bar)
 
 
 def yield_to_network(steps: int = 19) -> None:
@@ -137,32 +137,3 @@ class Writer:
             raise self.errors[0]
 
 
-class Progress:
-    """A one-line progress report on stderr: frames, frames per second, time left."""
-
-    def __init__(self, enabled: bool, total: int, initial: int = 0, every: float = 0.5):
-        self.enabled, self.total, self.done, self.every = enabled, total, initial, every
-        self.first, self.started, self.shown = initial, time.perf_counter(), 0.0
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if self.enabled and (now - self.shown >= self.every or self.done >= self.total):
-            self.shown = now
-            self._show(now)
-
-    def _show(self, now: float) -> None:
-        rate = (self.done - self.first) / max(1e-9, now - self.started)
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left == left else "--:--:--"
-        width = 24
-        filled = int(width * self.done / max(1, self.total))
-        sys.stderr.write(f"\rhoward [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{self.done}/{self.total} frames  {rate:.2f} fps  {eta} left ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self._show(time.perf_counter())
-            sys.stderr.write("\n")
-            sys.stderr.flush()

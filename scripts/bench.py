@@ -35,8 +35,8 @@ STAGES = ("decode", "features+homography", "colour", "network", "encode")
 
 def make_clip(folder: Path, size, frames: int, seed: int = 0):
     """A subject clip and a 1.2x longer plate clip, handheld-like, as H.264 files."""
-    from howard import encode
-    from howard.synth import background, person
+    from howard.io import encode
+    from howard.synth.samples import background, person
 
     h, w = size
     rng = np.random.default_rng(seed)
@@ -66,7 +66,9 @@ def make_clip(folder: Path, size, frames: int, seed: int = 0):
 
 def _instrument(totals):
     """Wrap the stage functions so each adds the process CPU time spent in it."""
-    from howard import color, infer, media, plate
+    from howard.align import color, aligner
+    from howard.net import infer
+    from howard.io import media
 
     inside = {"align": False}
 
@@ -104,7 +106,7 @@ def _instrument(totals):
             cls.frames = timed_frames(cls.frames)
     color.fit_gain_bias = timed("colour", color.fit_gain_bias)
     color.apply_gain_bias = timed("colour", color.apply_gain_bias)
-    plate.PlateAligner.align = timed("align", plate.PlateAligner.align)
+    aligner.PlateAligner.align = timed("align", aligner.PlateAligner.align)
     infer.Matter.__call__ = timed("network", infer.Matter.__call__)
     media.write_png = timed("encode", media.write_png)
 
@@ -118,8 +120,11 @@ def child(args):
     result = {}
     if args.child == "model":
         import torch
-        from howard import infer, media, pipeline, plate
-        from howard.weights import load_model
+        from howard.net import infer
+        from howard.io import media
+        from howard import pipeline
+        from howard.align import aligner
+        from howard.net.weights import load_model
 
         src = media.open_source(args.subject)
         h, w = src.size
@@ -129,7 +134,7 @@ def child(args):
                            backbone_scale=pipeline.auto_backbone_scale(h, w),
                            sample_pixels=pipeline.auto_sample_pixels(h, w))
         matter = infer.Matter(model, dev)
-        aligner = plate.PlateAligner(args.plate, (h, w), n_subject=args.frames)
+        aligner = aligner.PlateAligner(args.plate, (h, w), n_subject=args.frames)
         pairs = [(f, aligner.align(i, f).bgr) for i, f in src.frames(0)]
         needs = pipeline.network_outputs(args.outputs.split(","))  # what a run computes
         times = []

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import torch
 
-from howard.infer import Matter, configure_threads
-from howard.model import build_model
+from howard.net.infer import Matter, configure_threads
+from howard.net.model import build_model
 from howard.settings import auto_backbone_scale, auto_sample_pixels, parse_backbone_scale
-from howard.weights import WeightsError, load_model
+from howard.net.weights import WeightsError, load_model
 
 SIZES = {"720": (720, 1280), "1080": (1080, 1920), "2160": (2160, 3840)}
 

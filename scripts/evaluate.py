@@ -3,7 +3,7 @@
     python scripts/evaluate.py                              # 3 clips x 24 frames, 540x960
     python scripts/evaluate.py --clips 1 --frames 8 --weights ckpt.pth --out runs/eval-small
 
-The evaluation set comes from ``howard.clips.make_set`` (clip ``i`` has seed ``seed*1000+i``)
+The evaluation set comes from ``howard.synth.clips.make_set`` (clip ``i`` has seed ``seed*1000+i``)
 and is kept under ``--cache``, one folder per seed and size. Every method mattes the same
 subject frames:
 
@@ -14,13 +14,13 @@ subject frames:
   refiner adds over plain upsampling.
 * ``none``: no alignment; the time-mapped plate frame as it is, into the same network.
 * ``published``: plate frame 0 aligned to every frame by
-  :func:`howard.baselines.published_align` (one still plate, as the published inference
+  :func:`howard.eval.baselines.published_align` (one still plate, as the published inference
   script does), into the network.
-* ``diffkey``: :func:`howard.baselines.difference_key` on howard's aligned plates; no network.
+* ``diffkey``: :func:`howard.eval.baselines.difference_key` on howard's aligned plates; no network.
 * ``truth``: the network given the true background (``gt/bgr``): the alignment upper bound.
 
 Per method: the mean over frames of SAD, MSE, Grad and Conn on the whole frame, SAD and Grad
-in the unknown band, dtSSD (see ``howard.metrics``), and the mean corner error in px of the
+in the unknown band, dtSSD (see ``howard.eval.metrics``), and the mean corner error in px of the
 plate -> frame homography against the truth in ``meta.json``. Writes ``OUT/table.md``,
 ``OUT/results.json`` and ``OUT/sheet.png`` (frames, howard's plates and alphas, error maps).
 ``results.json`` also holds per-clip numbers and ``rerun_max_abs_diff``, the largest gap between
@@ -45,13 +45,15 @@ import torch
 import torch.nn.functional as F
 
 import howard
-from howard import align, baselines, media, metrics, sheet
-from howard.clips import closeup_person, make_set
+from howard.align import homography
+from howard.eval import baselines, metrics, sheet
+from howard.io import media
+from howard.synth.clips import closeup_person, make_set
 from howard.errors import HowardError
-from howard.infer import Matter, configure_threads, pad_to_multiple, select_device
+from howard.net.infer import Matter, configure_threads, pad_to_multiple, select_device
 from howard.pipeline import auto_backbone_scale, auto_sample_pixels
 from howard.settings import parse_backbone_scale
-from howard.weights import find_weights, load_model
+from howard.net.weights import find_weights, load_model
 
 METHODS = {
     "howard": "howard",
@@ -151,7 +153,7 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
         true = read_alpha(clip / "gt" / "pha" / f"{t:05d}.png")
         bgr_h = media.read_image(run_dir / "bgr" / f"{t:05d}.png")
         rec, j_time = records[t], meta["frames"][t]["plate_index"]
-        err_h = align.corner_error(np.array(rec["H"]), true_homography(meta, t, rec["plate_index"]),
+        err_h = homography.corner_error(np.array(rec["H"]), true_homography(meta, t, rec["plate_index"]),
                                    size)
         preds, errs = {"howard": read_alpha(run_dir / "rgba" / f"{t:05d}.png")}, {"howard": err_h}
         tick = time.perf_counter()
@@ -161,12 +163,12 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
             errs["base"] = err_h
         if "none" in methods:
             preds["none"] = network(matter, src, plates[j_time])[0]
-            errs["none"] = align.corner_error(np.eye(3), true_homography(meta, t, j_time), size)
+            errs["none"] = homography.corner_error(np.eye(3), true_homography(meta, t, j_time), size)
         if "published" in methods:
             bgr_p, H = baselines.published_align(plates[0], src)
             failures += H is None
             preds["published"] = network(matter, src, bgr_p)[0]
-            errs["published"] = align.corner_error(np.eye(3) if H is None else H,
+            errs["published"] = homography.corner_error(np.eye(3) if H is None else H,
                                                    true_homography(meta, t, 0), size)
         if "truth" in methods:
             true_bgr = media.read_image(clip / "gt" / "bgr" / f"{t:05d}.png")

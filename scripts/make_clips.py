@@ -1,4 +1,4 @@
-"""Write synthetic handheld clip pairs with exact ground truth (see howard.clips).
+"""Write synthetic handheld clip pairs with exact ground truth (see howard.synth.clips).
 
     python scripts/make_clips.py --out out/clips --clips 4 --frames 48 --size 540x960 --seed 0
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from howard.clips import make_set
+from howard.synth.clips import make_set
 
 
 def parse_size(text: str) -> Tuple[int, int]:

@@ -3,9 +3,9 @@
     python scripts/make_sample.py                    # data/subject.mp4, data/plate.mp4, README
     python scripts/make_sample.py --gt out/sample    # also the truth (gt/, meta.json) there
 
-The clips come from howard.clips (3 s at 24 fps, 960x540, plate 20% longer). The scene is the
+The clips come from howard.synth.clips (3 s at 24 fps, 960x540, plate 20% longer). The scene is the
 public-domain SpaceX launch photo bundled with scikit-image (``skimage.data.rocket()``); the
-person is drawn by howard.synth.person.
+person is drawn by howard.synth.samples.person.
 """
 
 import argparse
@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from howard.clips import make_clip
+from howard.synth.clips import make_clip
 
 SEED, FRAMES, SIZE, FPS, CRF = 1, 72, (540, 960), 24, 20
 
@@ -31,7 +31,7 @@ README = """# Sample clips
 a different exposure and white balance), {w}x{h} at {fps:g} fps, H.264 (x264 crf {crf}).
 
 Both are synthetic, made by `python scripts/make_sample.py` (seed {seed}) with
-`howard.clips.make_clip`: a planar scene filmed by two simulated handheld cameras (smooth random
+`howard.synth.clips.make_clip`: a planar scene filmed by two simulated handheld cameras (smooth random
 rotation, shift, zoom and slight perspective), sensor noise added to both clips. Run
 `python scripts/make_sample.py --gt DIR` to write the exact ground truth (alpha, foreground,
 background per frame and the true plate -> subject homographies in `meta.json`) into DIR.
@@ -40,7 +40,7 @@ Image sources, all from the sample data shipped with scikit-image:
 
 * scene: `skimage.data.rocket()`, the launch of DSCOVR on a Falcon 9, photographed by SpaceX
   and released into the public domain;
-* person: a procedural figure drawn by `howard.synth.person`; its clothing may be textured with
+* person: a procedural figure drawn by `howard.synth.samples.person`; its clothing may be textured with
   a crop of another scikit-image sample image.
 """
 

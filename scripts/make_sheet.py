@@ -24,9 +24,10 @@ import numpy as np
 from skimage import data as skdata
 
 import howard
-from howard import composite, media, sheet
+from howard.io import composite, media
+from howard.eval import sheet
 from howard.errors import HowardError
-from howard.outputs import OutputFolder
+from howard.io.outputs import OutputFolder
 
 TITLES = ["subject frame", "aligned clean plate", "alpha", "composite"]
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from howard.model import build_model
+from howard.net.model import build_model
 from howard.settings import auto_sample_pixels
-from howard.synth import SampleGenerator
-from howard.training import init_imagenet, matting_loss, param_groups, refine_loss
-from howard.weights import read_checkpoint, save_checkpoint
+from howard.synth.samples import SampleGenerator
+from howard.net.training import init_imagenet, matting_loss, param_groups, refine_loss
+from howard.net.weights import read_checkpoint, save_checkpoint
 
 log = logging.getLogger("train")
 
@@ -38,7 +38,7 @@ LRS = {"base": {"backbone": 1e-4, "aspp": 5e-4, "decoder": 5e-4},
 
 class Batches(torch.utils.data.Dataset):
     """Batch ``i`` of synthetic samples, deterministic in (seed, i); crop size varies per batch.
-    ``samples`` are keyword arguments of :class:`howard.synth.SampleGenerator` (augmentations,
+    ``samples`` are keyword arguments of :class:`howard.synth.samples.SampleGenerator` (augmentations,
     foreground and background folders)."""
 
     def __init__(self, seed, batch_size, crop, length=10**9, step=4, compact=False, **samples):
@@ -94,9 +94,9 @@ def validation_set(seed, n, size):
 
 
 def _scores(pred, true):
-    """Matting metrics of one alpha; SAD and MSE alone when howard.metrics is unavailable."""
+    """Matting metrics of one alpha; SAD and MSE alone when howard.eval.metrics is unavailable."""
     try:
-        from howard import metrics
+        from howard.eval import metrics
     except ImportError:
         return {"sad": float(np.abs(pred - true).sum() / 1000),
                 "mse": float(((pred - true) ** 2).mean() * 1000)}

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import make_scene, translation, view
-from howard import align, baselines
+from howard.align import homography
+from howard.eval import baselines
 
 
 def textured(h: int = 24, w: int = 32, seed: int = 0) -> np.ndarray:
@@ -69,7 +70,7 @@ class TestPublishedAlign:
         frame = view(scene, translation(-120 + 9, -100 - 6), size)  # plate moved by (9, -6)
         bgr, H = baselines.published_align(plate, frame)
         assert H is not None
-        assert align.corner_error(H, translation(9, -6), size) < 1.0
+        assert homography.corner_error(H, translation(9, -6), size) < 1.0
         assert bgr.shape == frame.shape and bgr.dtype == np.uint8
         inner = (slice(20, -20), slice(20, -20))
         diff = np.abs(bgr[inner].astype(int) - frame[inner].astype(int))

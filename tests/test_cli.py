@@ -15,8 +15,8 @@ import torch
 from click.testing import CliRunner
 
 from howard.cli import main
-from howard.model import build_model
-from howard.weights import save_checkpoint
+from howard.net.model import build_model
+from howard.net.weights import save_checkpoint
 
 H, W = 144, 256
 
@@ -108,14 +108,14 @@ def test_weight_errors(weights, match, inputs, existing):
 
 
 def test_no_weights_anywhere(inputs, tmp_path, monkeypatch):
-    import howard.weights
+    import howard.net.weights
 
     args = ["matte", str(inputs / "subject"), str(inputs / "plate"), str(tmp_path / "o")]
     monkeypatch.setenv("HOWARD_WEIGHTS", str(tmp_path / "none.pth"))
     res = _run(args)
     assert res.exit_code == 4 and "HOWARD_WEIGHTS" in res.stderr
     monkeypatch.delenv("HOWARD_WEIGHTS")
-    monkeypatch.setattr(howard.weights, "DEFAULT_WEIGHTS", "not-shipped.pth")
+    monkeypatch.setattr(howard.net.weights, "DEFAULT_WEIGHTS", "not-shipped.pth")
     res = _run(args)
     assert res.exit_code == 4 and "--weights" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1

@@ -7,7 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from howard import clips, media
+from howard.synth import clips
+
+from howard.io import media
 
 SIZE, N = (96, 160), 6
 
@@ -143,7 +145,7 @@ def test_make_set_and_bad_size(tmp_path):
 
 def test_closeup_person_magnifies_the_chest():
     size = (96, 160)
-    full = clips.synth.person(np.random.default_rng(4), size)[1]
+    full = clips.samples.person(np.random.default_rng(4), size)[1]
     fgr, pha = clips.closeup_person(2.5)(np.random.default_rng(4), size)
     assert fgr.shape == (*size, 3) and pha.shape == size
     assert 0 <= pha.min() and pha.max() <= 1 and 0 <= fgr.min() and fgr.max() <= 1

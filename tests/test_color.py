@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from howard import color
+from howard.align import color
 
 GAIN = np.array([1.12, 0.93, 1.05])
 BIAS = np.array([-0.03, 0.02, 0.0])  # full-scale units (x255: -7.65, 5.1, 0)

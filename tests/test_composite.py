@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from howard import composite as comp
-from howard import encode, media
-from howard.recomposite import composite_folder
+from howard.io import composite as comp
+from howard.io import encode, media
+from howard.io.recomposite import composite_folder
 from howard.errors import InputError, OutputError
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)

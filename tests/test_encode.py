@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from howard import encode, media
+from howard.io import encode, media
 from howard.errors import InputError, OutputError
 
 H, W, N = 48, 64, 4

@@ -7,7 +7,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from howard import media
+from howard.io import media
 from howard.errors import InputError, OutputError
 
 W, H, N = 96, 64, 12  # tiny clip: multiples of 16, so ffmpeg does not resize

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from howard import metrics
+from howard.eval import metrics
 
 TOL = 1e-12  # exact arithmetic on a few float64 values
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from howard.errors import InputError
-from howard.infer import fuse_batchnorm
-from howard.model import MattingBase, build_model
-from howard.refiner import Refiner
+from howard.net.infer import fuse_batchnorm
+from howard.net.model import MattingBase, build_model
+from howard.net.refiner import Refiner
 
 # (total, base, refiner, entries per prefix) from the published checkpoints' layout.
 COUNTS = {
@@ -254,7 +254,7 @@ def test_base_is_trainable_one_step():
 
 def test_training_gradients_pass_the_clamp():
     """An alpha pushed below 0 everywhere still learns (no dead, empty matte)."""
-    from howard.model import clamp01
+    from howard.net.model import clamp01
 
     x = torch.full((1, 1, 4, 4), -3.0, requires_grad=True)
     y = clamp01(x)

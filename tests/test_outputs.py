@@ -5,7 +5,7 @@ import json
 import pytest
 
 from howard.errors import OutputError
-from howard.outputs import OutputFolder, frame_name
+from howard.io.outputs import OutputFolder, frame_name
 
 
 def test_frame_names_follow_template_and_start_number(tmp_path):

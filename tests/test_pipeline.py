@@ -21,9 +21,9 @@ import torch
 
 import howard
 from howard import pipeline
-from howard.infer import Matter
-from howard.model import build_model
-from howard.weights import save_checkpoint
+from howard.net.infer import Matter
+from howard.net.model import build_model
+from howard.net.weights import save_checkpoint
 
 H, W, N_SUB, N_PLATE = 144, 256, 6, 8
 
@@ -37,7 +37,7 @@ def _write(folder: Path, frames):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """(subject folder, plate folder, random-init fp16 checkpoint)."""
-    from howard.synth import background, person
+    from howard.synth.samples import background, person
 
     root = tmp_path_factory.mktemp("clip")
     rng = np.random.default_rng(3)
@@ -230,7 +230,7 @@ class TestCompositeOutputs:
     def test_com_videos_and_recomposite(self, clip, tmp_path):
         from click.testing import CliRunner
 
-        from howard import composite, encode
+        from howard.io import composite, encode
         from howard.cli import main
 
         out = tmp_path / "com"

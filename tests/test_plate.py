@@ -8,7 +8,9 @@ import pytest
 from skimage import data
 
 from conftest import known_homography, paste_blob, translation, view
-from howard import align, media, plate
+from howard.align import homography
+from howard.align import aligner as plate
+from howard.io import media
 from howard.errors import InputError
 
 SIZE = (360, 640)
@@ -79,13 +81,13 @@ class TestWindow:
         source = ListSource(parallax_clip(scene, 12))
         window = plate.PlateWindow(source, SIZE, n_features=500)
         calls = []
-        detect = align.detect
+        detect = homography.detect
 
         def counting(image, **kw):
             calls.append(image.ctypes.data)
             return detect(image, **kw)
 
-        align_detect, align.detect = align.detect, counting
+        align_detect, homography.detect = homography.detect, counting
         try:
             previous, held = None, 0
             for t in range(24):  # subject twice as long: the window moves every other frame
@@ -95,7 +97,7 @@ class TestWindow:
                 held = max(held, len(window.frames))
                 previous = picks[0]  # an old winner stays a candidate
         finally:
-            align.detect = align_detect
+            homography.detect = align_detect
         assert held <= 2 * 2 + 2
         assert window.described == len(calls) == 12  # every plate frame described exactly once
         assert source.starts == [0]  # one forward pass
@@ -116,7 +118,7 @@ class TestAligner:
         # t = 16 maps to plate frame 8; candidates 5..11 hold the truth, 6
         a = aligner.align(16, subject, blob.astype(np.float32))
         assert a.plate_index == 6 and not a.fallback
-        assert align.corner_error(a.H, np.eye(3), SIZE) < 0.1
+        assert homography.corner_error(a.H, np.eye(3), SIZE) < 0.1
         scores = {i: r for i, _, r in a.tried}
         assert sorted(scores) == list(range(5, 12))
         assert scores[6] < 0.5 * min(r for i, r in scores.items() if i != 6)
@@ -148,10 +150,10 @@ class TestAligner:
         aligner = rig(plate.PlateAligner(ListSource(clip), SIZE, n_subject=24, window=3,
                                          refine=False))
         a = aligner.align(16, subject, blob.astype(np.float32))
-        assert a.plate_index == 6 and align.corner_error(a.H, np.eye(3), SIZE) < 0.5
+        assert a.plate_index == 6 and homography.corner_error(a.H, np.eye(3), SIZE) < 0.5
         assert 9 in [i for i, _, _ in a.tried]
         # without the agreement check the zoomed candidate would have won
-        monkeypatch.setattr(align, "disagreeing", lambda Hs, size: np.zeros(len(Hs)))
+        monkeypatch.setattr(homography, "disagreeing", lambda Hs, size: np.zeros(len(Hs)))
         aligner = rig(plate.PlateAligner(ListSource(clip), SIZE, n_subject=24, window=3,
                                          refine=False))
         assert aligner.align(16, subject, blob.astype(np.float32)).plate_index == 9
@@ -167,9 +169,9 @@ class TestAligner:
         subject, blob = paste_blob(subject, 0.3)
         aligner = plate.PlateAligner(tmp_path / "plate.png", SIZE, n_subject=50)
         a = aligner.align(0, subject, blob)
-        H_half = D @ H @ np.linalg.inv(align.scale_matrix(0.5))  # plate shrunk by area
+        H_half = D @ H @ np.linalg.inv(homography.scale_matrix(0.5))  # plate shrunk by area
         assert not a.fallback and a.refined
-        assert align.corner_error(a.H, H_half, SIZE) < 0.25
+        assert homography.corner_error(a.H, H_half, SIZE) < 0.25
         np.testing.assert_allclose(a.gain, 0.9, atol=0.02)
         np.testing.assert_allclose(a.bias, 12 / 255, atol=0.01)
         assert np.abs(a.bgr.astype(int) - subject)[a.valid & ~blob].mean() < 3
@@ -206,9 +208,9 @@ class TestAligner:
                                          refine=refine)
             results[refine] = aligner.align(0, subject)
         old, new = results[False], results[True]
-        assert old.fallback and align.corner_error(old.H, true, SIZE) > 8
+        assert old.fallback and homography.corner_error(old.H, true, SIZE) > 8
         assert not new.fallback and new.refined and "ECC alone" in new.reason
-        assert new.inliers == 0 and align.corner_error(new.H, true, SIZE) < 0.3
+        assert new.inliers == 0 and homography.corner_error(new.H, true, SIZE) < 0.3
         assert json.loads(json.dumps(new.to_json()))["fallback"] is False
 
     def test_fallback_reuses_last_good(self, scene):
@@ -249,7 +251,7 @@ class TestAligner:
         aligner.align(0, clip[0])
         moved = np.ascontiguousarray(np.roll(clip[0], 4, axis=1))
         a = aligner.align(1, moved)
-        shift = align.project(a.H, np.array([[320.0, 180.0]]))[0][0, 0] - 320.0
+        shift = homography.project(a.H, np.array([[320.0, 180.0]]))[0][0, 0] - 320.0
         assert 1.5 < shift < 2.5  # half way between 0 and the measured 4 px
 
     def test_aspect_error_early(self, scene):

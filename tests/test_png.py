@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from howard import png
+from howard.io import png
 
 RNG = np.random.default_rng(0)
 IMAGES = {

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from howard import scenery
+from howard.synth import scenery
 
 
 def test_outdoor_is_deterministic_and_in_range():

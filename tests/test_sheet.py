@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from howard import sheet
+from howard.eval import sheet
 
 
 def cells():

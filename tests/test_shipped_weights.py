@@ -9,9 +9,9 @@ file fails here.
 import numpy as np
 import pytest
 
-from howard.infer import Matter, select_device
-from howard.synth import SampleGenerator
-from howard.weights import find_weights, load_model, read_checkpoint
+from howard.net.infer import Matter, select_device
+from howard.synth.samples import SampleGenerator
+from howard.net.weights import find_weights, load_model, read_checkpoint
 
 MAX_MAE = 0.03  # mean |alpha - truth| over the image, averaged over the samples
 
@@ -48,7 +48,7 @@ def test_matte_of_a_composite(model):
 
 def test_subject_half_width(model):
     """The probe behind the fitted base pass measures a plain block's half width."""
-    from howard.infer import subject_half_width
+    from howard.net.infer import subject_half_width
     rng = np.random.default_rng(0)
     plate = (rng.uniform(0, 1, (36, 48, 3)) * 255).astype(np.uint8)
     plate = np.kron(plate, np.ones((8, 8, 1), np.uint8))  # 288x384, a coarse texture

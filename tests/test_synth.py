@@ -3,8 +3,8 @@ shadows on the ground."""
 
 import numpy as np
 
-from howard.person import person
-from howard.synth import SampleGenerator, _ground_shadow, same_hue
+from howard.synth.person import person
+from howard.synth.samples import SampleGenerator, _ground_shadow, same_hue
 
 
 def test_sample_shapes_ranges_and_determinism():
@@ -156,7 +156,7 @@ def test_ground_changes_only_the_scene_in_the_frame():
 
 
 def test_shoes_cover_the_ends_of_the_legs():
-    from howard.person import _Canvas, _shoes
+    from howard.synth.person import _Canvas, _shoes
     H, W = 200, 200
     feet, width = [(60.0, 150.0), (140.0, 150.0)], 16.0
     for seed in range(8):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from howard.weights import read_checkpoint
+from howard.net.weights import read_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
 

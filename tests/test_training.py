@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from howard.model import build_model
-from howard.training import (init_imagenet, map_imagenet_keys, matting_loss, param_groups,
+from howard.net.model import build_model
+from howard.net.training import (init_imagenet, map_imagenet_keys, matting_loss, param_groups,
                              refine_loss, sobel)
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from howard.errors import WeightsError
-from howard.infer import Matter, pad_to_multiple
-from howard.model import build_model
-from howard.weights import (find_weights, infer_variant, load_model, read_checkpoint,
+from howard.net.infer import Matter, pad_to_multiple
+from howard.net.model import build_model
+from howard.net.weights import (find_weights, infer_variant, load_model, read_checkpoint,
                             save_checkpoint, sha256)
 
 

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 # Difference-key defaults, tuned by a grid search on the mean SAD of one synthetic clip
-# (``howard.clips.make_clip(seed=7000)``, 540x960, 24 frames, plates aligned by
-# ``howard.plate.PlateAligner``); the evaluation set of ``scripts/evaluate.py`` uses other seeds.
+# (``howard.synth.clips.make_clip(seed=7000)``, 540x960, 24 frames, plates aligned by
+# ``howard.align.aligner.PlateAligner``); the evaluation set of ``scripts/evaluate.py`` uses other seeds.
 KEY_LOW = 0.06
 KEY_HIGH = 0.12
 KEY_BLUR = 0.0

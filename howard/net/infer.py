@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import HowardError
+from ..errors import HowardError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Matter:
     """Run a refine network on uint8 numpy frames and return numpy outputs.
 
     Args:
-        model: a :class:`howard.model.MattingRefine` (eval mode; loaded weights).
+        model: a :class:`howard.net.model.MattingRefine` (eval mode; loaded weights).
         device: torch device; the model is moved there.
         fp16: half precision (default: on for CUDA, off for CPU).
         optimize: fold BatchNorm and use channels_last (same outputs up to float rounding).

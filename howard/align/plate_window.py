@@ -13,9 +13,9 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from . import align
-from .errors import InputError
-from .media import FrameSource
+from . import homography
+from ..errors import InputError
+from ..io.media import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class PlateFrame:
     rgb: np.ndarray
     small: np.ndarray
     grey: np.ndarray
-    features: Optional[align.Features] = None
+    features: Optional[homography.Features] = None
 
 
 class PlateWindow:
@@ -105,7 +105,7 @@ class PlateWindow:
         size: (H, W) of the subject.
         plate_fit: see :func:`fit_plate`.
         length: frames in the plate (``source.count()`` when None).
-        method, n_features, work_width: feature settings (see :func:`align.detect`).
+        method, n_features, work_width: feature settings (see :func:`homography.detect`).
         small_width: width of the copies used for scoring and refinement.
         executor: when given, the next ``ahead`` plate frames are decoded and described on it
             while the caller works on the current ones (the same frames and features as
@@ -187,11 +187,11 @@ class PlateWindow:
 
     def _prepare(self, index: int, frame: np.ndarray) -> PlateFrame:
         rgb = fit_plate(frame, self.size, self.plate_fit)
-        small = align.shrink(rgb, self.small_width)
+        small = homography.shrink(rgb, self.small_width)
         return PlateFrame(index, rgb, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
 
     def _describe(self, f: PlateFrame) -> PlateFrame:
-        f.features = align.detect(f.rgb, **self.detect_args)
+        f.features = homography.detect(f.rgb, **self.detect_args)
         self.described += 1
         return f
 

@@ -6,7 +6,7 @@ perturbed copy of the background inside ``src`` on purpose, as in the published 
 drift, noise, a small misalignment, shadows the subject casts that the plate lacks, compression,
 and a filled border where an aligned plate did not cover the frame.
 
-Foregrounds come from the procedural :func:`howard.person.person` or from folders in the usual
+Foregrounds come from the procedural :func:`howard.synth.person.person` or from folders in the usual
 matting-dataset layouts; backgrounds from bundled photos or folders of images.
 """
 
@@ -226,9 +226,9 @@ class SampleGenerator:
         bg_dirs: optional background image folders, used for half the samples when given.
         empty: probability of a sample with no subject at all.
         details: procedural figures get faces, headwear and tattoos (see
-            :func:`howard.person.person`); everything else about each sample stays the same.
+            :func:`howard.synth.person.person`); everything else about each sample stays the same.
         outdoor: probability that the background is a procedural outdoor scene
-            (:func:`howard.scenery.outdoor`: sky, trees, poles) instead of a photo.
+            (:func:`howard.synth.scenery.outdoor`: sky, trees, poles) instead of a photo.
         camouflage: probability that a patch of the subject takes the colour of the
             background behind it, give or take a little, so the plate difference alone cannot
             tell subject from background there.

@@ -21,9 +21,9 @@ from typing import List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from . import align, color
-from .errors import InputError
-from .media import FrameSource, open_source
+from . import homography, color
+from ..errors import InputError
+from ..io.media import FrameSource, open_source
 from .plate_window import PLATE_FITS, PlateFrame, PlateWindow, candidates, fit_plate, plate_crop
 
 __all__ = ["PLATE_FITS", "plate_crop", "fit_plate", "candidates", "PlateFrame", "PlateWindow",
@@ -109,9 +109,9 @@ class PlateAligner:
         features: ``'orb'`` or ``'sift'``.
         window: plate frames tried either side of the time-mapped one.
         plate_fit: ``'error'``, ``'crop'`` or ``'stretch'`` (see :func:`plate_crop`).
-        n_features, work_width: feature count and working width (see :func:`align.detect`).
+        n_features, work_width: feature count and working width (see :func:`homography.detect`).
         dilate: the subject mask grows by this fraction of the width (motion since the alpha).
-        min_inliers, max_shift: sanity limits (see :func:`align.check_homography`).
+        min_inliers, max_shift: sanity limits (see :func:`homography.check_homography`).
         refine: polish the chosen homography with ECC (about 25 ms at 640 px).
         smooth: 0 (off) to <1, blend of the chosen H's corners with the previous frame's while
             the plate frame stays the same.
@@ -174,14 +174,14 @@ class PlateAligner:
         if not frames:  # the plate turned out shorter than counted: use its last frames
             frames = self.plates.fetch(candidates(t, self.n_subject or n_plate,
                                                   self.plates.length, self.window))
-        src_small = align.shrink(src, self.plates.small_width)
+        src_small = homography.shrink(src, self.plates.small_width)
         f = src_small.shape[1] / w
         sh, sw = src_small.shape[:2]
-        busy = align.subject_mask(pha, (sh, sw), self.dilate)
-        src_feat = align.detect(src, exclude=busy, **self.detect_args)
+        busy = homography.subject_mask(pha, (sh, sw), self.dilate)
+        src_feat = homography.detect(src, exclude=busy, **self.detect_args)
 
         # the previous winner first, then outwards from the time-mapped frame; the first
-        # homography found guides the matching of the rest (see align.match)
+        # homography found guides the matching of the rest (see homography.match)
         centre = t * self.plates.length // (self.n_subject or self.plates.length)
         order = sorted(frames, key=lambda i: (i != self.prev_index, abs(i - centre), i))
         prior, found, tried, reasons = self.prev_H, [], [], []
@@ -199,7 +199,7 @@ class PlateAligner:
         # a homography far from what the other plate frames agree on is wrong, however well
         # its residual scores (a blurred frame can favour a wrongly zoomed plate)
         kept = []
-        for c, px in zip(found, align.disagreeing([c[2] for c in found], self.size)):
+        for c, px in zip(found, homography.disagreeing([c[2] for c in found], self.size)):
             if px:
                 log.info("frame %d: plate frame %d left out: its corners lie %.0f px from the "
                          "other plate frames' agreement", t, c[1], px)
@@ -253,13 +253,13 @@ class PlateAligner:
         chooses for the next. Returns ``a``.
         """
         h, w = self.size
-        bgr, valid = align.warp_plate(a.plate, a.H, self.size)
+        bgr, valid = homography.warp_plate(a.plate, a.H, self.size)
         trusted = valid & ~cv2.resize(a.busy.astype(np.uint8), (w, h),
                                       interpolation=cv2.INTER_NEAREST).astype(bool)
         # 10,000 pixels pin three gains and biases down as well as 40,000, in a quarter of
         # the time
         gain, bias = color.fit_gain_bias(bgr, src, trusted, max_samples=10_000)
-        a.bgr = align.fill_border(color.apply_gain_bias(bgr, gain, bias), src, valid)
+        a.bgr = homography.fill_border(color.apply_gain_bias(bgr, gain, bias), src, valid)
         a.valid, a.gain, a.bias, a.plate, a.busy = valid, gain, bias, None, None
         return a
 
@@ -267,9 +267,9 @@ class PlateAligner:
         """(H, inliers, reason or None) for one candidate: matching guided by ``prior``
         first, over all keypoints when that fails (a jump the prior did not foresee)."""
         for guide in ([prior, None] if prior is not None else [None]):
-            pp, ps = align.match(plate.features, src_feat, prior=guide)
-            H, n = align.find_homography(pp, ps, self.thresh, self.seed)
-            why = align.check_homography(H, self.size, n, self.min_inliers, self.max_shift)
+            pp, ps = homography.match(plate.features, src_feat, prior=guide)
+            H, n = homography.find_homography(pp, ps, self.thresh, self.seed)
+            why = homography.check_homography(H, self.size, n, self.min_inliers, self.max_shift)
             if H is None:  # say what was missing: texture on either side, or common texture
                 why = (f"{len(pp)} matches from {len(plate.features)} plate and "
                        f"{len(src_feat)} frame features")
@@ -279,40 +279,40 @@ class PlateAligner:
 
     def _residual(self, plate: PlateFrame, H, f, src_small, busy,
                   step: Optional[int] = None) -> float:
-        """:func:`align.photometric_residual` on every ``step``-th pixel of the small copies;
+        """:func:`homography.photometric_residual` on every ``step``-th pixel of the small copies;
         the plate is warped straight onto that grid.
 
         ``step`` defaults to 3 on copies at least 480 px wide (a 213x120 grid from 640 px tells
         candidates apart as well as a finer one, at half the cost) and 2 on smaller ones.
         """
         step = step or (3 if src_small.shape[1] >= 480 else 2)
-        grid = np.diag([1.0 / step, 1.0 / step, 1.0]) @ align.rescale_homography(H, f)
+        grid = np.diag([1.0 / step, 1.0 / step, 1.0]) @ homography.rescale_homography(H, f)
         src, busy = src_small[::step, ::step], busy[::step, ::step]
-        warped, valid = align.warp_plate(plate.small, grid, src.shape[:2], erode=1)
-        return align.photometric_residual(src, warped, valid & ~busy, step=1)
+        warped, valid = homography.warp_plate(plate.small, grid, src.shape[:2], erode=1)
+        return homography.photometric_residual(src, warped, valid & ~busy, step=1)
 
     def _polish(self, plate: PlateFrame, H, n, f, src_small, busy) -> Optional[np.ndarray]:
-        """``H`` refined by :func:`align.refine_ecc` on background pixels, if still plausible."""
-        Hs = align.rescale_homography(H, f)
-        valid = align.warp_plate(plate.grey, Hs, src_small.shape[:2], erode=1)[1]
+        """``H`` refined by :func:`homography.refine_ecc` on background pixels, if still plausible."""
+        Hs = homography.rescale_homography(H, f)
+        valid = homography.warp_plate(plate.grey, Hs, src_small.shape[:2], erode=1)[1]
         # from a feature estimate, steps after the second moved the corners by hundredths of a
         # pixel on test clips: not worth their 10 ms each
-        R = align.refine_ecc(cv2.cvtColor(src_small, cv2.COLOR_RGB2GRAY), plate.grey, H, f,
+        R = homography.refine_ecc(cv2.cvtColor(src_small, cv2.COLOR_RGB2GRAY), plate.grey, H, f,
                              valid & ~busy, iters=2)
-        if R is None or align.check_homography(R, self.size, n, self.min_inliers,
+        if R is None or homography.check_homography(R, self.size, n, self.min_inliers,
                                                self.max_shift):
             return None
         return R
 
     def _track(self, plate: PlateFrame, H, f, src_small, busy) -> Optional[np.ndarray]:
-        """The homography found by :func:`align.track_ecc` from ``H`` when no candidate's
+        """The homography found by :func:`homography.track_ecc` from ``H`` when no candidate's
         features gave one, if plausible (the caller keeps it only if the background then
         matches at least as well)."""
-        Hs = align.rescale_homography(H, f)
-        valid = align.warp_plate(plate.grey, Hs, src_small.shape[:2], erode=1)[1]
-        R = align.track_ecc(cv2.cvtColor(src_small, cv2.COLOR_RGB2GRAY), plate.grey, H, f,
+        Hs = homography.rescale_homography(H, f)
+        valid = homography.warp_plate(plate.grey, Hs, src_small.shape[:2], erode=1)[1]
+        R = homography.track_ecc(cv2.cvtColor(src_small, cv2.COLOR_RGB2GRAY), plate.grey, H, f,
                             valid & ~busy)
-        if R is None or align.check_homography(R, self.size, self.min_inliers,
+        if R is None or homography.check_homography(R, self.size, self.min_inliers,
                                                self.min_inliers, self.max_shift):
             return None
         return R
@@ -322,8 +322,8 @@ class PlateAligner:
         same (different plate frames need different homographies, so no blending then)."""
         if not self.smooth or self.prev_H is None or index != self.prev_index:
             return H
-        c = align.corners(self.size)
-        now, before = align.project(H, c)[0], align.project(self.prev_H, c)[0]
+        c = homography.corners(self.size)
+        now, before = homography.project(H, c)[0], homography.project(self.prev_H, c)[0]
         blend = (1.0 - self.smooth) * now + self.smooth * before
         S = cv2.getPerspectiveTransform(c.astype(np.float32), blend.astype(np.float32))
         return S / S[2, 2]

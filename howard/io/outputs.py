@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from .errors import OutputError
+from ..errors import OutputError
 
 log = logging.getLogger(__name__)
 

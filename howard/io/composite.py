@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from . import media
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 

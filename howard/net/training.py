@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import WeightsError
+from ..errors import WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def refine_loss(outputs, true_pha: torch.Tensor, true_fgr: torch.Tensor) -> Dict
     """Refine-stage loss: full-resolution terms + coarse terms, error against the coarse alpha.
 
     Args:
-        outputs: the six outputs of :class:`howard.model.MattingRefine`.
+        outputs: the six outputs of :class:`howard.net.model.MattingRefine`.
     """
     pha, fgr, pha_sm, fgr_sm, err_sm, _ = outputs
     size_sm = pha_sm.shape[-2:]

@@ -24,7 +24,9 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from . import encode, media, synth
+from ..io import encode, media
+
+from . import samples
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +193,7 @@ class ClipPlan:
 
 
 def closeup_person(zoom: float) -> PersonFn:
-    """A :data:`PersonFn` for medium shots and close-ups: :func:`howard.synth.person` drawn at
+    """A :data:`PersonFn` for medium shots and close-ups: :func:`howard.synth.samples.person` drawn at
     the frame's size and magnified ``zoom`` times about the middle of its chest, which lands at
     45 % of the width and 40 % of the height; the figure runs off the frame's edges (and its
     edges are ``zoom`` times softer than in a full-length shot)."""
@@ -200,7 +202,7 @@ def closeup_person(zoom: float) -> PersonFn:
 
     def draw(rng: np.random.Generator, size: Size) -> Tuple[np.ndarray, np.ndarray]:
         h, w = size
-        fgr, pha = synth.person(rng, size)
+        fgr, pha = samples.person(rng, size)
         ys, xs = np.nonzero(pha > 0.99)  # the solid figure, not its hair strands
         if ys.size == 0:
             return fgr, pha
@@ -229,7 +231,7 @@ def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_rati
         shake: multiplier of the handheld motion bounds.
         sway: let the person rock about the feet.
         person_fn, background_fn: ``(rng, (h, w))`` -> person ``(fgr, pha)`` / scene image;
-            default :func:`howard.synth.person` and :func:`howard.synth.background`.
+            default :func:`howard.synth.samples.person` and :func:`howard.synth.samples.background`.
     """
     h, w = size
     if h % 2 or w % 2 or min(h, w) < 16:
@@ -246,8 +248,8 @@ def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_rati
     ex, ey = np.abs(seen[:2] / seen[2]).max(axis=1)
     scene_w, scene_h = 2 * math.ceil(ex + 3), 2 * math.ceil(ey + 3)
     centre = _shift(-(scene_w - 1) / 2, -(scene_h - 1) / 2)
-    scene = (background_fn or synth.background)(rngs[2], (scene_h, scene_w))
-    fgr, pha = (person_fn or synth.person)(rngs[3], size)
+    scene = (background_fn or samples.background)(rngs[2], (scene_h, scene_w))
+    fgr, pha = (person_fn or samples.person)(rngs[3], size)
     fgr, pha = np.asarray(fgr, np.float32), np.asarray(pha, np.float32)
     gain, bias = plate_exposure(rngs[5], n_plate, fps)
     return ClipPlan(int(seed), (h, w), float(fps), np.ascontiguousarray(scene, np.float32),

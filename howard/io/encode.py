@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import numpy as np
 from . import media
 from .composite import (MODES, PathLike, _check_space, composite, frame_at, inside,
                         parse_background)
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 from .outputs import frame_name
-from .stages import Progress
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def check_videos(formats: Sequence[str], kinds: Sequence[str]) -> None:
 
 def encode_videos(folder, formats: Sequence[str], n_frames: int, fps: float,
                   audio_from: Optional[PathLike] = None) -> List[str]:
-    """Encode finished PNG sequences of an :class:`~howard.outputs.OutputFolder` as videos.
+    """Encode finished PNG sequences of an :class:`~howard.io.outputs.OutputFolder` as videos.
 
     ``mov``/``webm`` hold the rgba frames with alpha, ``mp4`` the composite with the subject's
     sound; each is written to ``<folder>/<kind>.<format>`` atomically.

@@ -18,7 +18,7 @@ from typing import Dict, Optional, Tuple, Union
 
 import torch
 
-from .errors import WeightsError
+from ..errors import WeightsError
 from .model import VARIANTS, build_model
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def search_dirs() -> list:
     env = os.environ.get("HOWARD_WEIGHTS")
     if env and Path(env).is_dir():
         dirs.append(Path(env))
-    dirs.append(Path(__file__).resolve().parent.parent / "weights")  # a clone / editable install
+    dirs.append(Path(__file__).resolve().parents[2] / "weights")  # a clone / editable install
     dirs.append(Path(sys.prefix) / "share" / "howard" / "weights")  # a regular install
     return dirs
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from . import png
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ def atomic_write_text(path: PathLike, text: str) -> None:
 
 
 def encode_png(array: np.ndarray, level: int = 1) -> np.ndarray:
-    """PNG bytes of an image (see :mod:`howard.png`: "up"-filtered rows, ISA-L's deflate
+    """PNG bytes of an image (see :mod:`howard.io.png`: "up"-filtered rows, ISA-L's deflate
     when installed, several times faster than libpng at low levels).
 
     Args:

@@ -3,7 +3,7 @@
 Features are found on a grey copy shrunk to a working width (960 px by default) and their
 coordinates mapped back to full resolution (see :func:`scale_matrix`), so the homography
 estimated from them always lives at full resolution. Matching can be guided by a prior
-homography (the previous frame's). Conventions are those of :mod:`howard.align`.
+homography (the previous frame's). Conventions are those of :mod:`howard.align.homography`.
 """
 
 from dataclasses import dataclass

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import build_backbone
-from .errors import InputError
+from ..errors import InputError
 from .refiner import Refiner
 
 VARIANTS = ("mobilenetv2", "resnet50", "resnet101")
@@ -84,7 +84,7 @@ def check_size(src: torch.Tensor, bgr: torch.Tensor) -> None:
     h, w = src.shape[-2:]
     if h % 4 or w % 4:
         raise InputError(f"the network needs height and width that are multiples of 4, got "
-                         f"{h}x{w}; pad the frames (howard.infer.pad_to_multiple does it)")
+                         f"{h}x{w}; pad the frames (howard.net.infer.pad_to_multiple does it)")
 
 
 class MattingBase(nn.Module):
@@ -130,7 +130,7 @@ class MattingRefine(MattingBase):
         kernel_size: 1 or 3.
         prevent_oversampling: in ``sampling``, drop selected cells whose score is 0.
         uncertain: weight of the coarse alpha's uncertainty in choosing cells besides the
-            error map (0: the error map alone, as published; see :mod:`howard.refiner`).
+            error map (0: the error map alone, as published; see :mod:`howard.net.refiner`).
     """
 
     def __init__(self, backbone: str = "mobilenetv2", backbone_scale: float = 1 / 4,

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from . import composite, media
+from ..io import composite, media
 
 PathLike = Union[str, os.PathLike]
 PAPER = (255, 255, 255)
