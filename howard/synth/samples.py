@@ -20,6 +20,7 @@ import numpy as np
 from .person import person
 from .photos import background, jitter
 from .scenery import outdoor
+from .train_objects import objects as _objects
 
 __all__ = ["SampleGenerator", "person", "background", "FolderForegrounds", "FolderBackgrounds"]
 
@@ -216,6 +217,42 @@ def _ground_shadow(rng: np.random.Generator, pha: np.ndarray, bg: np.ndarray) ->
     return (bg * (1 - np.clip(dark, 0, 1))[..., None]).astype(np.float32)
 
 
+def low_light(rng: np.random.Generator, src: np.ndarray, bgr: np.ndarray, fgr: np.ndarray):
+    """A dim shot as a phone records it: the scene at 5-100 % exposure (log-uniform), the plate a
+    little brighter or darker than the frame, signal-dependent noise with chroma blotches that
+    grows as the light falls (amplified sensor gain), crushed blacks and coarse compression.
+    The plate's noise is drawn independently of the frame's.
+
+    Args:
+        src, bgr, fgr: float32 HxWx3 RGB in [0, 1]: frame, plate and true foreground colour.
+
+    Returns:
+        ``(src, bgr, fgr)``: the dim frame and plate, and the foreground colour at the same
+        exposure (noise-free: the colour the network should recover).
+    """
+    e = float(np.exp(rng.uniform(np.log(0.05), 0.0)))
+    gain = min(6.0, (0.5 / e) ** 0.5) if e < 0.5 else 1.0
+    shot, read = rng.uniform(0.0003, 0.002) * gain, rng.uniform(0.002, 0.008) * gain
+    chroma, black = rng.uniform(0.2, 1.0), rng.uniform(0.0, 0.03) if rng.random() < 0.6 else 0.0
+    h, w = src.shape[:2]
+    out = []
+    for img, k in ((src, 1.0), (bgr, float(rng.uniform(0.9, 1.1)))):
+        x = img * (e * k)
+        sigma = np.sqrt(shot * x + read ** 2)
+        x = x + sigma * rng.standard_normal(x.shape).astype(np.float32)
+        blotch = rng.standard_normal((max(1, h // 4), max(1, w // 4), 3)).astype(np.float32)
+        x = x + chroma * read * 2 * cv2.resize(blotch, (w, h), interpolation=cv2.INTER_CUBIC)
+        x = np.clip((x - black) / (1 - black), 0, 1)
+        if rng.random() < 0.6:
+            q = int(rng.integers(25, 70))
+            ok, buf = cv2.imencode(".jpg", (x * 255 + 0.5).astype(np.uint8),
+                                   [cv2.IMWRITE_JPEG_QUALITY, q])
+            x = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+        out.append(x.astype(np.float32))
+    fgr = np.clip((fgr * e - black) / (1 - black), 0, 1).astype(np.float32)
+    return out[0], out[1], fgr
+
+
 class SampleGenerator:
     """Deterministic training samples: sample ``i`` depends only on ``(seed, i)``.
 
@@ -238,15 +275,22 @@ class SampleGenerator:
             medium shot or close-up, running off the frame's edges).
         ground: probability that the subject casts a shadow on the ground it stands on, touching
             its feet (see :func:`_ground_shadow`), which the plate lacks.
-        ``outdoor``, ``camouflage``, ``closeup`` and ``ground`` draw from their own generator,
-        so with all at 0 a sample is the same as without them.
+        objects: probability that the subject is not a person but one to three objects, plants,
+            furry clumps or veils (see :func:`howard.synth.train_objects.objects`).
+        dim: probability of a low-light sample (see :func:`low_light`): exposure 5-100 %,
+            noise that grows as the light falls, crushed blacks, dark-video compression.
+        photos: extra real photos (float32 HxWx3 RGB in [0, 1]) used as textures of objects.
+        ``outdoor``, ``camouflage``, ``closeup``, ``ground``, ``objects`` and ``dim`` draw from
+        their own generators, so with all at 0 a sample is the same as without them.
     """
 
     def __init__(self, seed: int = 0, fg_dirs: Sequence[os.PathLike] = (),
                  bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03,
                  details: bool = False, outdoor: float = 0.0, camouflage: float = 0.0,
-                 camouflage_hue: float = 0.5, closeup: float = 0.0, ground: float = 0.0):
+                 camouflage_hue: float = 0.5, closeup: float = 0.0, ground: float = 0.0,
+                 objects: float = 0.0, dim: float = 0.0, photos: Sequence[np.ndarray] = ()):
         self.seed, self.empty, self.details = seed, empty, details
+        self.objects, self.dim, self.photos = objects, dim, tuple(photos)
         self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
         self.closeup, self.ground = closeup, ground
         self.fg_folder = FolderForegrounds(fg_dirs) if fg_dirs else None
@@ -271,8 +315,13 @@ class SampleGenerator:
         """
         rng = np.random.default_rng([self.seed, int(index)])
         xrng = np.random.default_rng([self.seed, int(index), 0x5CE7E])
+        orng = np.random.default_rng([self.seed, int(index), 0x0B1EC7])
         h, w = size
-        fgr, pha = self._foreground(rng, size)
+        if self.objects and orng.random() < self.objects:
+            fgr, pha = _objects(orng, size, self.photos,
+                                person=lambda r, s: person(r, s, details=self.details))
+        else:
+            fgr, pha = self._foreground(rng, size)
         m = _affine(rng, size, 5, 0.1, (0.4, 1.0) if rng.random() < 0.5 else (0.8, 1.1), 5)
         if self.closeup and xrng.random() < self.closeup:
             m = _closeup(xrng, m, pha, size)
@@ -303,6 +352,8 @@ class SampleGenerator:
             bg = _ground_shadow(xrng, pha, bg)
         src = fgr * pha[..., None] + bg * (1 - pha[..., None])
         bgr = self._plate_errors(rng, bgr, size)
+        if self.dim and orng.random() < self.dim:
+            src, bgr, fgr = low_light(orng, src, bgr, fgr)
         for name in ("src", "bgr"):
             img = src if name == "src" else bgr
             if rng.random() < 0.4:
