@@ -9,7 +9,9 @@ Run by ``tests/test_interop.py`` as::
   node's file browser); N_FRAMES: frames in the sequence; SCENE_START: the scene's first
   frame (a user sets the frame range to the file numbers, e.g. 1001).
 * ALPHA_MODE: the Image's Alpha setting, ``STRAIGHT`` or ``PREMUL``.
-* CONVERT_PREMUL: ``1`` ticks Alpha Over's *Convert Premultiplied*, ``0`` leaves it off.
+* CONVERT_PREMUL: ``1`` ticks Alpha Over's *Convert Premultiplied*, ``0`` leaves it off. The
+  README: on for 8-bit PNGs, off for 16-bit (Blender 3.4 premultiplies float images, which
+  16-bit PNGs become, on load; 8-bit images reach Alpha Over straight), whatever ALPHA_MODE.
 * BACKGROUND: ``#rrggbb`` (Alpha Over's background colour, picked by its hex value) or the
   path of an image (an Image node into Alpha Over's background).
 * OUT_DIR: where the rendered frames go, ``OUT_DIR/NNNN.png`` (8-bit RGB, scene frame number).
