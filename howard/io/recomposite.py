@@ -56,8 +56,17 @@ def _listing(folder: Path) -> List[str]:
     return sorted(names, key=media.natural_key)
 
 
-def _layers(root: Path) -> Tuple[str, List[str], Iterator]:
-    """(kind read, file names, iterator of (fgr HxWx3, pha HxW) per file) for ``root``."""
+def unpremultiply(rgb: np.ndarray, pha: np.ndarray) -> np.ndarray:
+    """Straight colour from premultiplied: HxWx3 and HxW uint8/uint16 -> HxWx3 float32 0-1
+    (0 where alpha is 0: no colour is left to recover there)."""
+    a = pha.astype(np.float32)[..., None]
+    return np.divide(rgb.astype(np.float32), a, out=np.zeros(rgb.shape, np.float32),
+                     where=a > 0).clip(0.0, 1.0)
+
+
+def _layers(root: Path, premultiplied: bool = False) -> Tuple[str, List[str], Iterator]:
+    """(kind read, file names, iterator of (fgr HxWx3, pha HxW) per file) for ``root``;
+    ``premultiplied``: rgba/ was written with --premultiply (fgr comes back straight)."""
     if (root / "rgba").is_dir() and _listing(root / "rgba"):
         names = _listing(root / "rgba")
 
@@ -67,7 +76,8 @@ def _layers(root: Path) -> Tuple[str, List[str], Iterator]:
                 if image.ndim != 3 or image.shape[2] != 4:
                     raise InputError(f"{str(root / 'rgba' / n)!r} has no alpha channel "
                                      f"(shape {image.shape}); expected an RGBA PNG")
-                yield image[..., :3], image[..., 3]
+                fgr, pha = image[..., :3], image[..., 3]
+                yield (unpremultiply(fgr, pha) if premultiplied else fgr), pha
         return "rgba", names, rgba()
     pha, fgr = root / "pha", root / "fgr"
     if not (pha.is_dir() and fgr.is_dir() and _listing(pha)):
@@ -91,7 +101,8 @@ def composite_folder(out_dir: PathLike, background: Union[PathLike, Sequence[int
                      progress: bool = True, fps: Optional[float] = None) -> Dict:
     """Composite the frames of a howard output folder again, without the network.
 
-    Reads ``out_dir/rgba/*.png`` (straight alpha, 8 or 16 bit; sorted by name) or, without
+    Reads ``out_dir/rgba/*.png`` (straight alpha, or premultiplied when howard.json records
+    ``--premultiply``; 8 or 16 bit; sorted by name) or, without
     them, ``pha/`` with ``fgr/``, and writes ``out_dir/com/`` PNGs (8-bit RGB, the same names,
     ``{output}`` in the run's name template becoming ``com``), each atomically.
 
@@ -133,7 +144,7 @@ def composite_folder(out_dir: PathLike, background: Union[PathLike, Sequence[int
         meta = {}
     settings, inputs = meta.get("settings") or {}, meta.get("inputs") or {}
     subject_path = meta.get("subject") or inputs.get("subject")
-    kind, names, layers = _layers(root)
+    kind, names, layers = _layers(root, bool(settings.get("premultiply")))
     template = settings.get("name_template")
     numbers = _numbers(names, kind, template)
     start = int(settings.get("start_number") or 0)
