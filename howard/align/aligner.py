@@ -230,12 +230,16 @@ class PlateAligner:
             T = self._track(frames[index], H, f, src_small, busy) if self.refine else None
             t_res = self._residual(frames[index], T, f, src_small, busy) if T is not None \
                 else np.inf
-            if t_res <= res:
+            # ECC may find nothing (T None), and neither may be judged (both residuals
+            # infinite): then the fallback homography stays, never a missing one
+            if T is not None and t_res <= res:
                 H, res, refined = T, t_res, True
                 reason += f"; aligned by ECC alone from the {start}"
                 log.info("frame %d: %s", t, reason)
             else:
                 log.info("frame %d: %s; using the %s", t, reason, start)
+        if H is None or not np.isfinite(H).all():  # no path above may hand on a broken H
+            H, refined, reason = np.eye(3), False, reason or "no finite homography"
         H = _rounded(H)
         self.prev_index, self.prev_H = index, H
         fallback = best is None and not refined
