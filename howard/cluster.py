@@ -28,7 +28,7 @@ from .stages import Chunk
 log = logging.getLogger(__name__)
 
 #: warm-up frames before each chunk (measured with scripts/measure_warmup.py; see README)
-WARMUP = 4
+WARMUP = 12
 
 
 def connect(scheduler: str, device: Optional[str] = None):
@@ -196,7 +196,8 @@ class ShotRun:
             chunks.append({"first": int(path.name[7:13]), "written": part.get("written"),
                            "warmup_frames": part.get("warmup_frames"),
                            "seconds": part.get("seconds"), "status": part.get("status")})
-        for path in list(parts.glob("*")) if parts.is_dir() else []:
+        # an interrupted run keeps its parts: a cancelled task may still be writing to them
+        for path in list(parts.glob("*")) if parts.is_dir() and status == "complete" else []:
             path.unlink()
         summary = self.summary()
         if status == "complete" and self.settings.videos:
