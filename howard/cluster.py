@@ -45,6 +45,8 @@ def connect(scheduler: str, device: Optional[str] = None):
         raise HowardError("--scheduler needs Dask; install it with "
                           "pip install 'howard[cluster]' (or pip install 'dask[distributed]')"
                           ) from None
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's own chatter only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler.startswith("local:"):
         try:
             n = int(scheduler[6:])
@@ -143,8 +145,9 @@ class ShotRun:
                 return False
             self.summaries.append(self.head.result())
             self.frames = self.summaries[0]["frames"]
-            head = self._part_meta(Chunk(0, 0, 0).tag) or self.folder.read_settings() or {}
-            base = head.get("base_pass")
+            # fitted by the head on frame 0, now or by the run this one resumes
+            base = ((self._part_meta(Chunk(0, 0, 0).tag) or {}).get("base_pass")
+                    or (self.folder.read_settings() or {}).get("base_pass"))
             workers = max(1, len(self.client.scheduler_info().get("workers", {})))
             done = self.folder.done_frames()
             for a, b in plan_chunks(self.frames, self.chunk_frames, self.settings.batch_size,
