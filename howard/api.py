@@ -18,7 +18,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           composite_space: str = "linear", videos: Union[str, Sequence[str]] = (),
           overwrite: bool = False, resume: bool = False,
           progress: bool = True, workers: Optional[int] = None,
-          threads: Optional[int] = None, command: Optional[str] = None) -> Dict:
+          threads: Optional[int] = None, command: Optional[str] = None,
+          scheduler: Optional[str] = None, chunk_frames: Optional[int] = None) -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -62,11 +63,37 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
             least 1).
         threads: network threads on CPU.
         command: the command line recorded in howard.json.
+        scheduler: a Dask scheduler address (``tcp://host:8786``) or ``local:N`` (N local
+            worker processes) to matte frame ranges in parallel (see :mod:`howard.cluster`).
+        chunk_frames: frames per cluster task (default: chosen from the clip and workers).
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
         ``fps``, ``fallback_frames``, ``device``.
     """
+    settings = make_settings(
+        weights=weights, variant=variant, backbone_scale=backbone_scale,
+        refine_mode=refine_mode, sample_pixels=sample_pixels, threshold=threshold,
+        refine_uncertain=refine_uncertain, batch_size=batch_size, features=features,
+        window=window, plate_fit=plate_fit, outputs=outputs, bit_depth=bit_depth,
+        png_level=png_level, name_template=name_template, start_number=start_number,
+        premultiply=premultiply, background=background, composite_mode=composite_mode,
+        composite_space=composite_space, videos=videos)
+    if scheduler is not None:  # frame ranges on a Dask cluster (the optional extra)
+        from .batch import matte_on_cluster
+        return matte_on_cluster(subject, plate, out, settings, scheduler=scheduler,
+                                chunk_frames=chunk_frames, device=device,
+                                overwrite=overwrite, resume=resume, progress=progress,
+                                workers=workers, threads=threads, command=command)
+    return run(subject, plate, out, settings, device=device, overwrite=overwrite, resume=resume,
+               progress=progress, workers=workers, threads=threads, command=command)
+
+
+def make_settings(*, outputs: Union[str, Sequence[str]] = ("rgba",),
+                  videos: Union[str, Sequence[str]] = (), background: Optional[str] = None,
+                  **options) -> Settings:
+    """The :class:`Settings` for :func:`matte`'s keyword options of the same names (the
+    ones that decide the outputs' bytes); ``outputs`` and ``videos`` may be comma strings."""
     if isinstance(outputs, str):
         outputs = [o.strip() for o in outputs.split(",") if o.strip()]
     if isinstance(videos, str):
@@ -74,15 +101,5 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
     outputs = list(outputs)
     if background is not None and "com" not in outputs:
         outputs.append("com")
-    settings = Settings(weights=weights, variant=variant, backbone_scale=backbone_scale,
-                        refine_mode=refine_mode, sample_pixels=sample_pixels,
-                        threshold=threshold, refine_uncertain=refine_uncertain,
-                        outputs=tuple(outputs), bit_depth=bit_depth,
-                        features=features, window=window, plate_fit=plate_fit,
-                        batch_size=batch_size, png_level=png_level,
-                        name_template=name_template, start_number=start_number,
-                        premultiply=premultiply, background=background,
-                        composite_mode=composite_mode, composite_space=composite_space,
-                        videos=tuple(videos))
-    return run(subject, plate, out, settings, device=device, overwrite=overwrite, resume=resume,
-               progress=progress, workers=workers, threads=threads, command=command)
+    return Settings(outputs=tuple(outputs), videos=tuple(videos), background=background,
+                    **options)

@@ -113,6 +113,11 @@ def main(verbose):
                    "at least 1).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads for the network on CPU (default: CPU count).")
+@click.option("--scheduler", default=None, help="Matte frame ranges on a Dask cluster: a "
+              "scheduler address (tcp://host:8786) or local:N for N worker processes here "
+              "(needs pip install 'howard[cluster]'; paths must be visible to every worker).")
+@click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
+              help="Frames per cluster task (default: chosen from the clip and workers).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
 def matte(subject, plate, out, quiet, outputs, bit_depth, backbone_scale, **options):
@@ -134,6 +139,42 @@ def matte(subject, plate, out, quiet, outputs, bit_depth, backbone_scale, **opti
         click.echo(f"howard: {summary['processed']} of {summary['frames']} frames in "
                    f"{summary['seconds']:.1f} s{fps}{resumed}; {summary['fallback_frames']} "
                    f"alignment fallbacks; wrote {summary['output']}", err=True)
+
+
+@main.command()
+@click.argument("shots", type=click.Path(dir_okay=False))
+@click.option("--scheduler", default="local:2", show_default=True,
+              help="Dask scheduler address (tcp://host:8786) or local:N worker processes.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Network threads per task on CPU (default: all a worker's cores; with "
+              "local:N, this machine's cores / N).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_friendly
+def batch(shots, scheduler, threads, quiet):
+    """Matte every shot of the CSV file SHOTS on a Dask cluster.
+
+    SHOTS has a header row with subject, plate and out columns and optionally any matte
+    option as a column (outputs, backbone_scale, window, device, chunk_frames, overwrite,
+    resume, ...). Prints a summary table; exits 1 if any shot failed.
+    """
+    from .batch import read_shots, run_shots, table
+    from .cluster import connect, disconnect
+
+    shot_list = read_shots(shots)
+    devices = {s["options"].get("device", "auto") for s in shot_list}
+    client, cluster = connect(scheduler, "cuda" if any(str(d).startswith("cuda")
+                                                        for d in devices) else None)
+    if cluster is not None and threads is None:
+        from .batch import _cores
+        threads = max(1, _cores() // len(cluster.workers))
+    try:
+        results = run_shots(client, shot_list, progress=not quiet, threads=threads,
+                            command=shlex.join(["howard"] + sys.argv[1:]))
+    finally:
+        disconnect(client, cluster)
+    click.echo(table(results, shot_list))
+    if any(r["status"] != "complete" for r in results):
+        sys.exit(1)
 
 
 @main.command()

@@ -37,7 +37,7 @@ from .io.outputs import OutputFolder
 from .align.aligner import PlateAligner
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, settings_digest)
-from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
+from .stages import Chunk, Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
 
 __all__ = ["Settings", "auto_backbone_scale", "auto_sample_pixels", "subject_mask", "to_uint",
            "frame_images", "run", "network_outputs"]
@@ -57,14 +57,14 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> None:
             continue
 
 
-def _choose_plates(subject, aligner, start, lag, board, out_q, stop, background):
-    """First producer thread: subject frames from ``start``, each with its plate frame and
+def _choose_plates(subject, aligner, start, end, lag, board, out_q, stop, background):
+    """First producer thread: subject frames ``[start, end)``, each with its plate frame and
     homography chosen (:meth:`PlateAligner.choose`)."""
     if background:
         yield_to_network()
     try:
         for index, frame in subject.frames(start):
-            if stop.is_set():
+            if stop.is_set() or index >= end:
                 break
             mask = board.get(index - lag)
             started = time.perf_counter()
@@ -123,11 +123,14 @@ def _restore_masks(folder: OutputFolder, board: MaskBoard, start: int, lag: int)
 
 def run(subject_path, plate_path, out, settings: Settings, *, device=None, overwrite=False,
         resume=False, progress=True, workers: Optional[int] = None,
-        threads: Optional[int] = None, command: Optional[str] = None) -> Dict:
+        threads: Optional[int] = None, command: Optional[str] = None,
+        chunk: Optional[Chunk] = None) -> Dict:
     """Matte ``subject_path`` against ``plate_path`` into the folder ``out``.
 
     Every check that can fail on user input (inputs, weights, output folder) runs before the
-    output folder is touched. See :func:`howard.matte` for the arguments.
+    output folder is touched. See :func:`howard.matte` for the arguments; ``chunk`` runs one
+    frame range of a cluster run into a folder howard.cluster has prepared (it resumes from
+    the frames of its range already on disk).
 
     Returns:
         A summary dict: frames written, seconds, frames per second, fallback count, paths.
@@ -157,21 +160,32 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     digest = settings_digest(settings, inputs)
     digest["settings"].update(backbone_scale=scale, sample_pixels=pixels,
                               weights_sha256=weights_mod.sha256(model.checkpoint_path))
-    if resume:
+    if resume or (chunk and "settings" in (folder.read_settings() or {})):
         check_resumable(folder, digest)
-    folder.prepare(overwrite=overwrite, resume=resume)
+    folder.prepare(overwrite=overwrite and not chunk, resume=resume or bool(chunk))
 
     lag = 2 * settings.batch_size
-    board = MaskBoard()
-    start = folder.first_unfinished() if resume else 0
-    start = min(_restore_masks(folder, board, start, lag), n_subject)
-    records = folder.read_alignment(start) if resume else []
-    if records:
-        aligner.restore(records[-1])
-    if not resume:
-        folder.reset_done(0)
+    if chunk:  # the first unfinished frame of the range, after a warm-up not written
+        folder.done_file = folder.state / "parts" / f"done-{chunk.tag}"
+        folder.done_file.parent.mkdir(exist_ok=True)
+        finished = folder.done_frames()
+        keep = next((i for i in range(chunk.first, chunk.stop) if i not in finished), chunk.stop)
+        end = min(chunk.stop, n_subject)
+        start = keep if keep >= end else \
+            max(0, (keep - chunk.warmup) // settings.batch_size * settings.batch_size)
+        board = MaskBoard(floor=start)
+        meta_path = folder.state / "parts" / f"howard-{chunk.tag}.json"
+        log_path = folder.state / "parts" / f"alignment-{chunk.tag}.jsonl"
+        _keep_records(log_path, keep)
     else:
-        folder.reset_done(start)
+        board, end, meta_path = MaskBoard(), n_subject, folder.root / "howard.json"
+        log_path = folder.root / "alignment.jsonl"
+        start = folder.first_unfinished() if resume else 0
+        start = keep = min(_restore_masks(folder, board, start, lag), n_subject)
+        records = folder.read_alignment(start) if resume else []
+        if records:
+            aligner.restore(records[-1])
+        folder.reset_done(start if resume else 0)
 
     threads = infer.configure_threads(threads)
     cores = os.cpu_count() or 2
@@ -187,29 +201,33 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     meta = {"command": command or " ".join(sys.argv), "version": __version__,
             "versions": _versions(), "device": str(dev), "threads": threads,
             "weights": model.checkpoint_path, **digest, "inputs": inputs,
-            "status": "running", "frames_done": start}
+            "status": "running", "frames_done": keep}
     # an automatic base pass is fitted to the subject's size on the first frame matted; a
     # resumed run keeps what the run it continues chose
-    base_pass = None
-    if settings.backbone_scale is None and resume and start > 0:
+    base_pass = chunk.base_pass if chunk else None
+    if base_pass:
+        matter.model.backbone_scale = float(base_pass["scale"])
+        meta["base_pass"] = base_pass
+    elif settings.backbone_scale is None and resume and start > 0:
         old = folder.read_settings() or {}
         base_pass = old.get("base_pass") or {"scale": scale, "frame_size_scale": scale}
         matter.model.backbone_scale = float(base_pass["scale"])
         meta["base_pass"] = base_pass
-    media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
+    media.atomic_write_text(meta_path, json.dumps(meta, indent=2))
 
     writer = Writer(folder, settings.png_level, workers, lag, background=on_cpu)
-    writer.set_start(start)
-    align_log = open(folder.root / "alignment.jsonl", "a")
+    writer.set_start(keep)
+    align_log = open(log_path, "a")
     stop = threading.Event()
     chosen_q: queue.Queue = queue.Queue(maxsize=settings.batch_size)
     out_q: queue.Queue = queue.Queue(maxsize=2 * settings.batch_size)
     producers = [
         threading.Thread(target=_choose_plates, daemon=True, name="howard-align",
-                         args=(subject, aligner, start, lag, board, chosen_q, stop, on_cpu)),
+                         args=(subject, aligner, start, end, lag, board, chosen_q, stop,
+                               on_cpu)),
         threading.Thread(target=_render_plates, daemon=True, name="howard-render",
                          args=(aligner, chosen_q, out_q, stop, on_cpu))]
-    bar = Progress(progress, n_subject, start)
+    bar = Progress(progress, end, start)
     started, fallbacks, done = time.perf_counter(), 0, start
     status = "interrupted"
     cv_threads = cv2.getNumThreads()
@@ -221,7 +239,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 producer.start()
             source = iter(lambda: out_q.get(), _DONE)
         else:
-            source = _inline(subject, aligner, start, lag, board)
+            source = _inline(subject, aligner, start, end, lag, board)
         batch = []
         for item in source:
             if isinstance(item, BaseException):
@@ -230,20 +248,20 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             if settings.backbone_scale is None and base_pass is None:
                 base_pass = _fit_base_pass(matter, item, scale, (h, w))
                 meta["base_pass"] = base_pass
-                media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
+                media.atomic_write_text(meta_path, json.dumps(meta, indent=2))
             if len(batch) == settings.batch_size:
                 fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                          backdrop)
+                                          backdrop, keep)
                 done += len(batch)
                 bar.update(len(batch))
                 batch = []
         if batch:
             fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                      backdrop)
+                                      backdrop, keep)
             done += len(batch)
             bar.update(len(batch))
         writer.close()
-        if settings.videos:
+        if settings.videos and not chunk:
             meta["videos"] = recomposite.encode_videos(
                 folder, settings.videos, n_subject, subject.fps or 25.0,
                 subject_path if settings.composite_mode == "over" else None)
@@ -266,11 +284,12 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             plate_pool.shutdown(wait=False, cancel_futures=True)
         seconds = time.perf_counter() - started
         meta.update(status=status, frames_done=folder.first_unfinished(),
-                    seconds=round(seconds, 3))
-        media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
-    processed = done - start
+                    seconds=round(seconds, 3), fallback_frames=fallbacks,
+                    written=max(0, done - keep), warmup_frames=keep - start)
+        media.atomic_write_text(meta_path, json.dumps(meta, indent=2))
+    processed = max(0, done - keep)
     return {"output": str(folder.root), "frames": n_subject, "processed": processed,
-            "resumed_at": start, "seconds": round(seconds, 3),
+            "resumed_at": keep, "warmup_frames": keep - start, "seconds": round(seconds, 3),
             "fps": round(processed / seconds, 3) if seconds > 0 else None,
             "fallback_frames": fallbacks, "device": str(dev)}
 
@@ -290,9 +309,11 @@ def _fit_base_pass(matter, item, scale: float, size) -> Dict:
             "measured_on_frame": int(index)}
 
 
-def _inline(subject, aligner, start, lag, board):
+def _inline(subject, aligner, start, end, lag, board):
     """The single-threaded producer (``workers=0``)."""
     for index, frame in subject.frames(start):
+        if index >= end:
+            break
         mask = board.get(index - lag)
         t = time.perf_counter()
         result = aligner.align(index, frame, mask)
@@ -301,7 +322,9 @@ def _inline(subject, aligner, start, lag, board):
 
 
 def _matte_batch(batch, matter, settings, writer, board, align_log,
-                 backdrop) -> int:
+                 backdrop, keep: int = 0) -> int:
+    """Matte ``batch``; frames from ``keep`` on are written and logged (earlier ones are a
+    chunk's warm-up: their masks only). Returns the number of fallback frames written."""
     if len(batch) == 1:  # a view, not a copy: two full frames less to move per frame
         src, bgr = batch[0][1][None], batch[0][2].bgr[None]
     else:
@@ -313,6 +336,8 @@ def _matte_batch(batch, matter, settings, writer, board, align_log,
         one = {k: v[i] for k, v in out.items()}
         mask = subject_mask(one["pha"])
         board.put(index, mask)
+        if index < keep:
+            continue
         images = functools.partial(
             frame_images, settings.outputs, frame, result.bgr, one, settings.bit_depth,
             settings.premultiply, backdrop.frame(index), settings.composite_mode,
@@ -323,6 +348,19 @@ def _matte_batch(batch, matter, settings, writer, board, align_log,
         writer.submit(index, images, mask)
     align_log.flush()
     return fallbacks
+
+
+def _keep_records(path, below: int) -> None:
+    """Keep only the alignment records of frames ``< below`` in the part file ``path``."""
+    if path.is_file():
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line).get("frame", below) < below:
+                    kept.append(line + "\n")
+            except (json.JSONDecodeError, AttributeError):  # a line cut short by a lost worker
+                continue
+        media.atomic_write_text(path, "".join(kept))
 
 
 def _versions() -> Dict[str, str]:

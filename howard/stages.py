@@ -4,6 +4,7 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -35,10 +36,36 @@ def yield_to_network(steps: int = 19) -> None:
         pass
 
 
-class MaskBoard:
-    """Subject masks by frame index, handed from the network thread to the aligning thread."""
+@dataclass
+class Chunk:
+    """Frames ``[first, stop)`` of a clip as one task of a cluster run (see howard.cluster).
 
-    def __init__(self):
+    The chunk aligns and mattes from ``warmup`` frames before its first unfinished frame
+    (rounded down to a whole batch) without writing them, so that the alignment state it
+    carries (last winner, homography, subject mask) matches a continuous run. Its records go
+    to per-chunk parts under ``OUT/.howard/parts/`` instead of howard.json and
+    alignment.jsonl, merged in frame order at the end.
+    """
+
+    first: int
+    stop: int
+    warmup: int
+    base_pass: Optional[Dict] = None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.first:06d}"
+
+
+class MaskBoard:
+    """Subject masks by frame index, handed from the network thread to the aligning thread.
+
+    Args:
+        floor: frames below this have no mask (a chunk's warm-up starts there).
+    """
+
+    def __init__(self, floor: int = 0):
+        self.floor = floor
         self._masks: Dict[int, np.ndarray] = {}
         self._cond = threading.Condition()
         self.closed = False
@@ -51,8 +78,8 @@ class MaskBoard:
             self._cond.notify_all()
 
     def get(self, index: int) -> Optional[np.ndarray]:
-        """The mask of frame ``index`` (None for index < 0); waits until it is there."""
-        if index < 0:
+        """The mask of frame ``index`` (None below the floor); waits until it is there."""
+        if index < self.floor:
             return None
         with self._cond:
             while index not in self._masks:

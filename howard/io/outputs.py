@@ -68,6 +68,8 @@ class OutputFolder:
         check_template(template)
         self.template, self.start_number = template, start_number
         self.state = self.root / STATE
+        # a cluster chunk records its finished frames in a file of its own (parts/done-*)
+        self.done_file = self.state / "done"
 
     def path(self, kind: str, index: int) -> Path:
         return self.root / kind / frame_name(self.template, kind, self.start_number + index)
@@ -107,14 +109,14 @@ class OutputFolder:
 
     # --- progress records -------------------------------------------------------------------
     def done_frames(self) -> set:
-        """Indices recorded as finished whose files are all present."""
-        path = self.state / "done"
-        if not path.is_file():
-            return set()
+        """Indices recorded as finished whose files are all present (in ``.howard/done`` or
+        a cluster chunk's ``.howard/parts/done-*``)."""
+        paths = [self.state / "done"] + sorted((self.state / "parts").glob("done-*"))
         done = set()
-        for line in path.read_text().splitlines():
-            if line.strip().isdigit():
-                done.add(int(line))
+        for path in paths:
+            if path.is_file():
+                done.update(int(line) for line in path.read_text().splitlines()
+                            if line.strip().isdigit())
         return {i for i in done if all(self.path(k, i).is_file() for k in self.kinds)}
 
     def first_unfinished(self) -> int:
@@ -124,7 +126,7 @@ class OutputFolder:
         return i
 
     def mark_done(self, indices: Iterable[int]) -> None:
-        with open(self.state / "done", "a") as f:
+        with open(self.done_file, "a") as f:
             f.write("".join(f"{i}\n" for i in indices))
             f.flush()
 
@@ -134,6 +136,8 @@ class OutputFolder:
         tmp = self.state / "done.tmp"
         tmp.write_text("".join(f"{i}\n" for i in kept))
         os.replace(tmp, self.state / "done")
+        for part in (self.state / "parts").glob("done-*"):  # folded into done above
+            part.unlink()
 
     def read_alignment(self, below: int) -> List[Dict]:
         """Alignment records of frames ``< below`` (damaged or later lines dropped), and the
