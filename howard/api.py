@@ -18,7 +18,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           composite_space: str = "linear", videos: Union[str, Sequence[str]] = (),
           overwrite: bool = False, resume: bool = False,
           progress: bool = True, workers: Optional[int] = None,
-          threads: Optional[int] = None, command: Optional[str] = None) -> Dict:
+          threads: Optional[int] = None, command: Optional[str] = None,
+          temporal: str = "off") -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -62,6 +63,9 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
             least 1).
         threads: network threads on CPU.
         command: the command line recorded in howard.json.
+        temporal: ``on`` carries the previous frame's alpha along the optical flow where the
+            frames agree (:mod:`howard.temporal`): less flicker on still parts; ``off``: every
+            frame on its own.
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
@@ -83,6 +87,6 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
                         name_template=name_template, start_number=start_number,
                         premultiply=premultiply, background=background,
                         composite_mode=composite_mode, composite_space=composite_space,
-                        videos=tuple(videos))
+                        videos=tuple(videos), temporal=temporal)
     return run(subject, plate, out, settings, device=device, overwrite=overwrite, resume=resume,
                progress=progress, workers=workers, threads=threads, command=command)

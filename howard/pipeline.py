@@ -11,6 +11,11 @@ On a CPU run the network's threads take every core; the other threads run at a l
 (see :func:`howard.stages.yield_to_network`) and OpenCV is kept to one thread, so they fill the
 time between network passes instead of slowing the passes down.
 
+With ``temporal`` on, each frame's alpha is smoothed with the previous one along the optical
+flow (:mod:`howard.temporal`) in the network's thread, in frame order; its state (the
+previous grey frame and 16-bit alpha) is saved with each frame, so a resumed run continues
+from exactly the numbers an uninterrupted one has.
+
 The subject mask used to keep features off the subject comes from the alpha of frame
 ``t - lag`` (``lag`` = 2 x batch size), the newest alpha a pipelined run is sure to have.
 """
@@ -38,6 +43,7 @@ from .align.aligner import PlateAligner
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, settings_digest)
 from .stages import Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
+from .temporal import TemporalFilter
 
 __all__ = ["Settings", "auto_backbone_scale", "auto_sample_pixels", "subject_mask", "to_uint",
            "frame_images", "run", "network_outputs"]
@@ -121,6 +127,21 @@ def _restore_masks(folder: OutputFolder, board: MaskBoard, start: int, lag: int)
     return 0
 
 
+def _restore_temporal(folder: OutputFolder, board: MaskBoard, smoother: TemporalFilter,
+                      start: int, lag: int) -> int:
+    """Load the temporal state saved with frame ``start - 1`` (and the masks from
+    ``start``); returns the frame to restart at, walking back as :func:`_restore_masks`."""
+    while start > 0:
+        images = [cv2.imread(str(folder.state / k / f"{start - 1:06d}.png"),
+                             cv2.IMREAD_UNCHANGED) for k in ("temporal_grey", "temporal_pha")]
+        if all(i is not None for i in images) and \
+                _restore_masks(folder, board, start, lag) == start:
+            smoother.restore(*images)
+            return start
+        start -= 1
+    return 0
+
+
 def run(subject_path, plate_path, out, settings: Settings, *, device=None, overwrite=False,
         resume=False, progress=True, workers: Optional[int] = None,
         threads: Optional[int] = None, command: Optional[str] = None) -> Dict:
@@ -165,6 +186,9 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     board = MaskBoard()
     start = folder.first_unfinished() if resume else 0
     start = min(_restore_masks(folder, board, start, lag), n_subject)
+    smoother = TemporalFilter() if settings.temporal == "on" else None
+    if smoother is not None:
+        start = _restore_temporal(folder, board, smoother, start, lag)
     records = folder.read_alignment(start) if resume else []
     if records:
         aligner.restore(records[-1])
@@ -233,13 +257,13 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
             if len(batch) == settings.batch_size:
                 fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                          backdrop)
+                                          backdrop, smoother)
                 done += len(batch)
                 bar.update(len(batch))
                 batch = []
         if batch:
             fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                      backdrop)
+                                      backdrop, smoother)
             done += len(batch)
             bar.update(len(batch))
         writer.close()
@@ -301,7 +325,7 @@ def _inline(subject, aligner, start, lag, board):
 
 
 def _matte_batch(batch, matter, settings, writer, board, align_log,
-                 backdrop) -> int:
+                 backdrop, smoother=None) -> int:
     if len(batch) == 1:  # a view, not a copy: two full frames less to move per frame
         src, bgr = batch[0][1][None], batch[0][2].bgr[None]
     else:
@@ -311,6 +335,10 @@ def _matte_batch(batch, matter, settings, writer, board, align_log,
     fallbacks = 0
     for i, (index, frame, result) in enumerate(batch):
         one = {k: v[i] for k, v in out.items()}
+        keep = None
+        if smoother is not None:
+            one["pha"] = smoother(frame, one["pha"])
+            keep = dict(zip(("temporal_grey", "temporal_pha"), smoother.state))
         mask = subject_mask(one["pha"])
         board.put(index, mask)
         images = functools.partial(
@@ -320,7 +348,7 @@ def _matte_batch(batch, matter, settings, writer, board, align_log,
         record = {"frame": index, **result.to_json()}
         align_log.write(json.dumps(record) + "\n")
         fallbacks += bool(result.fallback)
-        writer.submit(index, images, mask)
+        writer.submit(index, images, mask, keep)
     align_log.flush()
     return fallbacks
 

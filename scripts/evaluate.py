@@ -285,6 +285,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--subjects", default="person",
                    help=f"comma list of subject families: person (default; the training "
                         f"figure) and the held-out {', '.join(FAMILIES)}")
+    p.add_argument("--temporal", choices=("on", "off"), default=None,
+                   help="howard's temporal step (default: as howard matte does)")
     p.add_argument("--light", choices=LIGHTS, default="normal",
                    help="normal, or dim: the same clips at 5-15%% exposure with high-ISO noise")
     args = p.parse_args(argv)
@@ -305,7 +307,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if bad or not families:
         p.error(f"unknown subject family {(bad or [''])[0]!r}; choose from person, "
                 f"{', '.join(FAMILIES)}")
-    args.matte_extra = getattr(args, "matte_extra", {})
+    args.matte_extra = {} if args.temporal is None else {"temporal": args.temporal}
     sets = {f: evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size,
                               args.zoom, f, args.light) for f in families}
     h, w = args.size
@@ -346,6 +348,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"{args.frames} frames, {h}x{w}{zoomed}, base pass at {scale:.3g}, {pixels:,} refined "
             f"pixels a frame (uncertain alpha weighted {args.refine_uncertain:g}); weights "
             f"{Path(args.weights).name}.")
+    if args.temporal is not None:
+        note += f" Temporal step {args.temporal}."
     if args.light != "normal":
         note += f" Light: {args.light} (exposure 5-15 %, high-ISO noise)."
     if families == ["person"]:
@@ -364,6 +368,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "sample_pixels": pixels,
                            "refine_uncertain": args.refine_uncertain, "methods": methods,
                            "subjects": families, "light": args.light,
+                           "temporal": args.temporal,
                            "difference_key": {"low": baselines.KEY_LOW,
                                               "high": baselines.KEY_HIGH,
                                               "blur": baselines.KEY_BLUR}},
