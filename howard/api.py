@@ -19,7 +19,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           overwrite: bool = False, resume: bool = False,
           progress: bool = True, workers: Optional[int] = None,
           threads: Optional[int] = None, command: Optional[str] = None,
-          scheduler: Optional[str] = None, chunk_frames: Optional[int] = None) -> Dict:
+          scheduler: Optional[str] = None, chunk_frames: Optional[int] = None,
+          temporal: str = "off") -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -66,6 +67,9 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         scheduler: a Dask scheduler address (``tcp://host:8786``) or ``local:N`` (N local
             worker processes) to matte frame ranges in parallel (see :mod:`howard.cluster`).
         chunk_frames: frames per cluster task (default: chosen from the clip and workers).
+        temporal: ``on`` carries the previous frame's alpha along the optical flow where the
+            frames agree (:mod:`howard.temporal`): less flicker on still parts; ``off``: every
+            frame on its own.
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
@@ -78,7 +82,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         window=window, plate_fit=plate_fit, outputs=outputs, bit_depth=bit_depth,
         png_level=png_level, name_template=name_template, start_number=start_number,
         premultiply=premultiply, background=background, composite_mode=composite_mode,
-        composite_space=composite_space, videos=videos)
+        composite_space=composite_space, videos=videos, temporal=temporal)
     if scheduler is not None:  # frame ranges on a Dask cluster (the optional extra)
         from .batch import matte_on_cluster
         return matte_on_cluster(subject, plate, out, settings, scheduler=scheduler,

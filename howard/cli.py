@@ -71,6 +71,9 @@ def main(verbose):
               show_default=True, help="Also refine where the base pass's alpha is unsure: a cell "
               "ranks by the larger of its error and this times 4a(1-a); 0 ranks by the error "
               "map alone, as published.")
+@click.option("--temporal", type=click.Choice(["on", "off"]), default="off", show_default=True,
+              help="Carry the previous frame's alpha along the optical flow where the frames "
+              "agree: still parts stop flickering, moving edges keep the new alpha.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Frames per network call (larger helps on a GPU).")
 @click.option("--features", type=click.Choice(["orb", "sift"]), default="orb",

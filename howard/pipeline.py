@@ -11,6 +11,11 @@ On a CPU run the network's threads take every core; the other threads run at a l
 (see :func:`howard.stages.yield_to_network`) and OpenCV is kept to one thread, so they fill the
 time between network passes instead of slowing the passes down.
 
+With ``temporal`` on, each frame's alpha is smoothed with the previous one along the optical
+flow (:mod:`howard.temporal`) in the network's thread, in frame order; its state (the
+previous grey frame and 16-bit alpha) is saved with each frame, so a resumed run continues
+from exactly the numbers an uninterrupted one has.
+
 The subject mask used to keep features off the subject comes from the alpha of frame
 ``t - lag`` (``lag`` = 2 x batch size), the newest alpha a pipelined run is sure to have.
 """
@@ -38,6 +43,7 @@ from .align.aligner import PlateAligner
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, settings_digest)
 from .stages import Chunk, Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
+from .temporal import TemporalFilter
 
 __all__ = ["Settings", "auto_backbone_scale", "auto_sample_pixels", "subject_mask", "to_uint",
            "frame_images", "run", "network_outputs"]
@@ -121,6 +127,21 @@ def _restore_masks(folder: OutputFolder, board: MaskBoard, start: int, lag: int)
     return 0
 
 
+def _restore_temporal(folder: OutputFolder, board: MaskBoard, smoother: TemporalFilter,
+                      start: int, lag: int) -> int:
+    """Load the temporal state saved with frame ``start - 1`` (and the masks from
+    ``start``); returns the frame to restart at, walking back as :func:`_restore_masks`."""
+    while start > 0:
+        images = [cv2.imread(str(folder.state / k / f"{start - 1:06d}.png"),
+                             cv2.IMREAD_UNCHANGED) for k in ("temporal_grey", "temporal_pha")]
+        if all(i is not None for i in images) and \
+                _restore_masks(folder, board, start, lag) == start:
+            smoother.restore(*images)
+            return start
+        start -= 1
+    return 0
+
+
 def run(subject_path, plate_path, out, settings: Settings, *, device=None, overwrite=False,
         resume=False, progress=True, workers: Optional[int] = None,
         threads: Optional[int] = None, command: Optional[str] = None,
@@ -165,6 +186,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     folder.prepare(overwrite=overwrite and not chunk, resume=resume or bool(chunk))
 
     lag = 2 * settings.batch_size
+    smoother = TemporalFilter() if settings.temporal == "on" else None
     if chunk:  # the first unfinished frame of the range, after a warm-up not written
         folder.done_file = folder.state / "parts" / f"done-{chunk.tag}"
         folder.done_file.parent.mkdir(exist_ok=True)
@@ -181,7 +203,10 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         board, end, meta_path = MaskBoard(), n_subject, folder.root / "howard.json"
         log_path = folder.root / "alignment.jsonl"
         start = folder.first_unfinished() if resume else 0
-        start = keep = min(_restore_masks(folder, board, start, lag), n_subject)
+        start = min(_restore_masks(folder, board, start, lag), n_subject)
+        if smoother is not None:  # the smoother's state saved with the frame before
+            start = _restore_temporal(folder, board, smoother, start, lag)
+        keep = start
         records = folder.read_alignment(start) if resume else []
         if records:
             aligner.restore(records[-1])
@@ -251,13 +276,13 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 media.atomic_write_text(meta_path, json.dumps(meta, indent=2))
             if len(batch) == settings.batch_size:
                 fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                          backdrop, keep)
+                                          backdrop, keep, smoother)
                 done += len(batch)
                 bar.update(len(batch))
                 batch = []
         if batch:
             fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                      backdrop, keep)
+                                      backdrop, keep, smoother)
             done += len(batch)
             bar.update(len(batch))
         writer.close()
@@ -322,7 +347,7 @@ def _inline(subject, aligner, start, end, lag, board):
 
 
 def _matte_batch(batch, matter, settings, writer, board, align_log,
-                 backdrop, keep: int = 0) -> int:
+                 backdrop, keep: int = 0, smoother=None) -> int:
     """Matte ``batch``; frames from ``keep`` on are written and logged (earlier ones are a
     chunk's warm-up: their masks only). Returns the number of fallback frames written."""
     if len(batch) == 1:  # a view, not a copy: two full frames less to move per frame
@@ -334,6 +359,10 @@ def _matte_batch(batch, matter, settings, writer, board, align_log,
     fallbacks = 0
     for i, (index, frame, result) in enumerate(batch):
         one = {k: v[i] for k, v in out.items()}
+        state = None
+        if smoother is not None:
+            one["pha"] = smoother(frame, one["pha"])
+            state = dict(zip(("temporal_grey", "temporal_pha"), smoother.state))
         mask = subject_mask(one["pha"])
         board.put(index, mask)
         if index < keep:
@@ -345,7 +374,7 @@ def _matte_batch(batch, matter, settings, writer, board, align_log,
         record = {"frame": index, **result.to_json()}
         align_log.write(json.dumps(record) + "\n")
         fallbacks += bool(result.fallback)
-        writer.submit(index, images, mask)
+        writer.submit(index, images, mask, state)
     align_log.flush()
     return fallbacks
 

@@ -40,6 +40,7 @@ class Settings:
     composite_mode: str = "over"
     composite_space: str = "linear"
     videos: Sequence[str] = ()
+    temporal: str = "off"  # 'on': motion-compensated smoothing of the alpha (howard.temporal)
     extra: Dict = field(default_factory=dict)
 
 
@@ -126,6 +127,8 @@ def check_settings(settings: Settings) -> None:
     if settings.composite_space not in composite.SPACES:
         raise InputError(f"composite space must be one of {composite.SPACES}, got "
                          f"{settings.composite_space!r}")
+    if settings.temporal not in ("on", "off"):
+        raise InputError(f"temporal must be 'on' or 'off', got {settings.temporal!r}")
     recomposite.check_videos(settings.videos, settings.outputs)
 
 
@@ -137,7 +140,7 @@ def settings_digest(settings: Settings, inputs: Dict) -> Dict:
 
 
 # what settings added since a folder was written meant before they existed
-_BEFORE = {"settings": {"refine_uncertain": 0.0}}
+_BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off"}}
 
 
 def check_resumable(folder: OutputFolder, digest: Dict) -> None:

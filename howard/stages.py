@@ -128,20 +128,24 @@ class Writer:
         self.contiguous = start
 
     def submit(self, index: int, make: Callable[[], Dict[str, np.ndarray]],
-               mask: np.ndarray) -> None:
-        """Write frame ``index``: the images ``make()`` returns, by output kind, and the
-        subject ``mask`` (kept for resuming)."""
+               mask: np.ndarray, keep: Optional[Dict[str, np.ndarray]] = None) -> None:
+        """Write frame ``index``: the images ``make()`` returns, by output kind, the
+        subject ``mask`` and the images ``keep`` (by state folder name), both kept for
+        resuming."""
         if self.errors:
             raise self.errors[0]
         if self.pool is None:
-            return self._write(index, make, mask)
+            return self._write(index, make, mask, keep)
         self.slots.acquire()
-        future = self.pool.submit(self._write, index, make, mask)
+        future = self.pool.submit(self._write, index, make, mask, keep)
         future.add_done_callback(lambda f: self.slots.release())
 
-    def _write(self, index, make, mask):
+    def _write(self, index, make, mask, keep=None):
         try:
             media.write_png(self.folder.state / "mask" / f"{index:06d}.png", mask, level=1)
+            for name, image in (keep or {}).items():
+                (self.folder.state / name).mkdir(exist_ok=True)
+                media.write_png(self.folder.state / name / f"{index:06d}.png", image, level=1)
             for kind, image in make().items():
                 media.write_png(self.folder.path(kind, index), image, level=self.png_level)
             with self.lock:
@@ -151,9 +155,10 @@ class Writer:
                     self.finished.discard(self.contiguous)
                     self.contiguous += 1
                 stale = self.contiguous - self.lag - 2
-            old = self.folder.state / "mask" / f"{stale:06d}.png"
-            if stale >= 0 and old.exists():
-                old.unlink()
+            for name in ["mask", *(keep or {})]:
+                old = self.folder.state / name / f"{stale:06d}.png"
+                if stale >= 0 and old.exists():
+                    old.unlink()
         except BaseException as e:  # surfaced on the next submit / close
             self.errors.append(e)
 

@@ -17,7 +17,16 @@ subject frames:
   :func:`howard.eval.baselines.published_align` (one still plate, as the published inference
   script does), into the network.
 * ``diffkey``: :func:`howard.eval.baselines.difference_key` on howard's aligned plates; no network.
+* ``diffkey_truth``: the same difference key on the true background (``gt/bgr``): no alignment
+  error at all, no network.
 * ``truth``: the network given the true background (``gt/bgr``): the alignment upper bound.
+
+``--subjects person,plant,...`` evaluates several subject families (the default ``person`` is
+the figure of ``howard.synth.samples``; the others are the held-out families of
+``howard.synth.families``, which training never draws from), each on its own set of the same
+seeds, cameras and backgrounds, and reports a table per family and one over all of them.
+``--light dim`` makes the same clips at 5-15 % exposure with high-ISO noise
+(``howard.synth.light``).
 
 Per method: the mean over frames of SAD, MSE, Grad and Conn on the whole frame, SAD and Grad
 in the unknown band, dtSSD (see ``howard.eval.metrics``), and the mean corner error in px of the
@@ -49,6 +58,8 @@ from howard.align import homography
 from howard.eval import baselines, metrics, sheet
 from howard.io import media
 from howard.synth.clips import closeup_person, make_set
+from howard.synth.families import FAMILIES
+from howard.synth.light import LIGHTS
 from howard.errors import HowardError
 from howard.net.infer import Matter, configure_threads, pad_to_multiple, select_device
 from howard.pipeline import auto_backbone_scale, auto_sample_pixels
@@ -61,6 +72,7 @@ METHODS = {
     "none": "no alignment (time-mapped plate)",
     "published": "published alignment (one still plate)",
     "diffkey": "difference key (howard's plates)",
+    "diffkey_truth": "difference key (true background)",
     "truth": "true background (upper bound)",
 }
 COLUMNS = [("sad", "SAD"), ("mse", "MSE"), ("grad", "Grad"), ("conn", "Conn"),
@@ -76,11 +88,17 @@ def parse_size(text: str) -> Tuple[int, int]:
 
 
 def evaluation_set(cache: Path, seed: int, clips: int, frames: int, size,
-                   zoom: float = 1.0) -> List[Path]:
+                   zoom: float = 1.0, subject: str = "person",
+                   light: str = "normal") -> List[Path]:
     """The clip folders of the set, made once and reused from ``cache``."""
     params = {"seed": seed, "clips": clips, "frames": frames, "size": list(size)}
     root = cache / f"seed{seed}-{clips}x{frames}-{size[0]}x{size[1]}"
     extra = {}
+    for key, value, default in (("subject", subject, "person"), ("light", light, "normal")):
+        if value != default:
+            params[key] = value
+            root = root.with_name(f"{root.name}-{value}")
+            extra[key] = value
     if zoom != 1:
         params["zoom"] = zoom
         root = root.with_name(f"{root.name}-zoom{zoom:g}")
@@ -127,14 +145,15 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
     """Run every method on one clip; per-frame metrics and alignment errors by method."""
     meta = json.loads((clip / "meta.json").read_text())
     size = tuple(meta["size"])
-    run_dir = out / "howard" / clip.name
+    label = clip.name if args.family == "person" else f"{args.family}-{clip.name}"
+    run_dir = out / "howard" / label
     started = time.perf_counter()
     summary = howard.matte(str(clip / "subject.mp4"), str(clip / "plate.mp4"), str(run_dir),
                            weights=args.weights, device=args.device, outputs="rgba,bgr",
                            progress=False, overwrite=True, threads=args.threads,
                            backbone_scale=args.backbone_scale,
                            sample_pixels=args.sample_pixels,
-                           refine_uncertain=args.refine_uncertain)
+                           refine_uncertain=args.refine_uncertain, **args.matte_extra)
     howard_seconds = time.perf_counter() - started
     # the other methods use the base pass howard chose for this clip (fitted to the subject)
     base_scale = json.loads((run_dir / "howard.json").read_text()).get("base_pass", {}).get("scale")
@@ -170,8 +189,12 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
             preds["published"] = network(matter, src, bgr_p)[0]
             errs["published"] = homography.corner_error(np.eye(3) if H is None else H,
                                                    true_homography(meta, t, 0), size)
-        if "truth" in methods:
+        if "truth" in methods or "diffkey_truth" in methods:
             true_bgr = media.read_image(clip / "gt" / "bgr" / f"{t:05d}.png")
+        if "diffkey_truth" in methods:
+            preds["diffkey_truth"], errs["diffkey_truth"] = baselines.difference_key(
+                src, true_bgr), 0.0
+        if "truth" in methods:
             preds["truth"] = network(matter, src, true_bgr)[0]
             errs["truth"] = 0.0
         net_seconds += time.perf_counter() - tick
@@ -183,12 +206,12 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
                                                  else None))
             align_px[m].append(errs[m])
         prev = {**preds, "true": true}
-        if (clip.name, t) in keep:
-            keep[(clip.name, t)] = {"src": src, "bgr": bgr_h, "true": true, "pred": preds["howard"]}
+        if (label, t) in keep:
+            keep[(label, t)] = {"src": src, "bgr": bgr_h, "true": true, "pred": preds["howard"]}
     n = len(rows[methods[0]])
-    print(f"{clip.name}: {n} frames; howard {howard_seconds:.1f} s, other networks "
+    print(f"{label}: {n} frames; howard {howard_seconds:.1f} s, other networks "
           f"{net_seconds:.1f} s", flush=True)
-    return {"clip": clip.name, "seed": meta["seed"], "frames": n, "rows": rows,
+    return {"clip": label, "family": args.family, "seed": meta["seed"], "frames": n, "rows": rows,
             "align_px": align_px, "published_failures": failures,
             "howard_fallbacks": summary["fallback_frames"], "howard_seconds": howard_seconds,
             "base_pass_scale": matter.model.backbone_scale,
@@ -201,6 +224,17 @@ def clip_report(clip: Dict, methods: List[str]) -> Dict:
     out["methods"] = {m: {"metrics": metrics.summarize(clip["rows"][m]),
                           "align_px": float(np.mean(clip["align_px"][m]))} for m in methods}
     return out
+
+
+def summarize_methods(per_clip: List[Dict], methods: List[str]) -> Dict:
+    """Mean metrics and alignment errors per method over the frames of ``per_clip``."""
+    results = {}
+    for m in methods:
+        rows = [r for c in per_clip for r in c["rows"][m]]
+        px = [e for c in per_clip for e in c["align_px"][m]]
+        results[m] = {"name": METHODS[m], "metrics": metrics.summarize(rows),
+                      "align_px": float(np.mean(px)), "align_px_max": float(np.max(px))}
+    return results
 
 
 def table(results: Dict, n_frames: int, note: str) -> str:
@@ -248,6 +282,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="weight of the coarse alpha's uncertainty in choosing the cells to "
                         "refine, as in howard matte (default 1; 0: the error map alone)")
     p.add_argument("--sheet-rows", type=int, default=3, help="frames in sheet.png (default 3)")
+    p.add_argument("--subjects", default="person",
+                   help=f"comma list of subject families: person (default; the training "
+                        f"figure) and the held-out {', '.join(FAMILIES)}")
+    p.add_argument("--temporal", choices=("on", "off"), default=None,
+                   help="howard's temporal step (default: as howard matte does)")
+    p.add_argument("--light", choices=LIGHTS, default="normal",
+                   help="normal, or dim: the same clips at 5-15%% exposure with high-ISO noise")
     args = p.parse_args(argv)
     methods = ["howard"] + [m.strip() for m in args.methods.split(",")
                             if m.strip() and m.strip() != "howard"]
@@ -261,7 +302,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.perf_counter()
     if args.zoom < 1:
         p.error("--zoom must be at least 1")
-    clips = evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size, args.zoom)
+    families = list(dict.fromkeys(f.strip() for f in args.subjects.split(",") if f.strip()))
+    bad = [f for f in families if f != "person" and f not in FAMILIES]
+    if bad or not families:
+        p.error(f"unknown subject family {(bad or [''])[0]!r}; choose from person, "
+                f"{', '.join(FAMILIES)}")
+    args.matte_extra = {} if args.temporal is None else {"temporal": args.temporal}
+    sets = {f: evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size,
+                              args.zoom, f, args.light) for f in families}
     h, w = args.size
     scale = args.backbone_scale or auto_backbone_scale(h, w)
     if args.sample_pixels is not None and args.sample_pixels < 16:
@@ -275,18 +323,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                        backbone_scale=scale, sample_pixels=pixels,
                        uncertain=args.refine_uncertain)
     matter = Matter(model, dev)
-    everything = [(c.name, t) for c in clips for t in range(args.frames)]
+    everything = [(c.name if f == "person" else f"{f}-{c.name}", t)
+                  for f, clips in sets.items() for c in clips for t in range(args.frames)]
     picks = np.linspace(0, len(everything) - 1, args.sheet_rows + 2)[1:-1]
     keep = {everything[int(round(i))]: None for i in picks}
     args.out.mkdir(parents=True, exist_ok=True)
-    per_clip = [evaluate_clip(c, args.out, matter, args, methods, keep) for c in clips]
+    per_clip = []
+    for f, clips in sets.items():
+        args.family = f
+        per_clip += [evaluate_clip(c, args.out, matter, args, methods, keep) for c in clips]
 
-    results, n_frames = {}, sum(c["frames"] for c in per_clip)
-    for m in methods:
-        rows = [r for c in per_clip for r in c["rows"][m]]
-        px = [e for c in per_clip for e in c["align_px"][m]]
-        results[m] = {"name": METHODS[m], "metrics": metrics.summarize(rows),
-                      "align_px": float(np.mean(px)), "align_px_max": float(np.max(px))}
+    results, n_frames = summarize_methods(per_clip, methods), sum(c["frames"] for c in per_clip)
+    by_family = {f: summarize_methods([c for c in per_clip if c["family"] == f], methods)
+                 for f in families}
     failures = sum(c["published_failures"] for c in per_clip)
     fallbacks = sum(c["howard_fallbacks"] for c in per_clip)
     zoomed = f", person zoomed {args.zoom:g}x" if args.zoom != 1 else ""
@@ -299,7 +348,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"{args.frames} frames, {h}x{w}{zoomed}, base pass at {scale:.3g}, {pixels:,} refined "
             f"pixels a frame (uncertain alpha weighted {args.refine_uncertain:g}); weights "
             f"{Path(args.weights).name}.")
-    text = table(results, n_frames, note)
+    if args.temporal is not None:
+        note += f" Temporal step {args.temporal}."
+    if args.light != "normal":
+        note += f" Light: {args.light} (exposure 5-15 %, high-ISO noise)."
+    if families == ["person"]:
+        text = table(results, n_frames, note)
+    else:
+        text = "".join(f"### {f}\n\n" + table(by_family[f], n_frames // len(families), "")
+                       + "\n" for f in families)
+        text += f"### all: {', '.join(families)}\n\n" + table(results, n_frames, note)
     print(text)
     (args.out / "table.md").write_text(text)
     seconds = time.perf_counter() - started
@@ -309,10 +367,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "threads": threads, "backbone_scale": scale,
                            "sample_pixels": pixels,
                            "refine_uncertain": args.refine_uncertain, "methods": methods,
+                           "subjects": families, "light": args.light,
+                           "temporal": args.temporal,
                            "difference_key": {"low": baselines.KEY_LOW,
                                               "high": baselines.KEY_HIGH,
                                               "blur": baselines.KEY_BLUR}},
-              "methods": results, "published_failures": failures, "howard_fallbacks": fallbacks,
+              "methods": results, "families": by_family, "published_failures": failures,
+              "howard_fallbacks": fallbacks,
               "seconds": round(seconds, 1),
               "clips": [clip_report(c, methods) for c in per_clip]}
     (args.out / "results.json").write_text(json.dumps(report, indent=1))

@@ -52,3 +52,28 @@ def test_evaluate_zoomed_set(tmp_path):
     assert truth.mean() > 0.3  # a medium shot: the person fills much of the frame
     bad = subprocess.run(cmd[:-4] + ["--zoom", "0.5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--zoom" in bad.stderr
+
+
+def test_evaluate_families_in_dim_light(tmp_path):
+    out = tmp_path / "eval"
+    cmd = [sys.executable, str(SCRIPT), "--out", str(out), "--cache", str(tmp_path / "sets"),
+           "--clips", "1", "--frames", "2", "--size", "144x256", "--methods",
+           "howard,diffkey_truth", "--subjects", "plant,cloth", "--light", "dim",
+           "--backbone-scale", "1/4", "--sample-pixels", "1024", "--sheet-rows", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "results.json").read_text())
+    assert report["settings"]["subjects"] == ["plant", "cloth"]
+    assert report["settings"]["light"] == "dim"
+    assert set(report["families"]) == {"plant", "cloth"}
+    assert {c["family"] for c in report["clips"]} == {"plant", "cloth"}
+    for fam in report["families"].values():
+        assert set(fam) == {"howard", "diffkey_truth"}
+        assert all(math.isfinite(v) for v in fam["howard"]["metrics"].values())
+    table = (out / "table.md").read_text()
+    assert "### plant" in table and "### cloth" in table and "### all" in table
+    assert "difference key (true background)" in table and "Light: dim" in table
+    assert sorted(p.name for p in (tmp_path / "sets").iterdir()) == [
+        "seed1-1x2-144x256-cloth-dim", "seed1-1x2-144x256-plant-dim"]
+    bad = subprocess.run(cmd[:-8] + ["--subjects", "tree"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "tree" in bad.stderr

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..io import encode, media
 
+from . import light as lighting
 from . import samples
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,8 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
               plate_ratio: float = 1.2, fps: float = 24, crf: int = 18, noise: float = 0.01,
               shake: float = 1.0, sway: bool = True, write_gt: bool = True,
               person_fn: Optional[PersonFn] = None,
-              background_fn: Optional[BackgroundFn] = None) -> dict:
+              background_fn: Optional[BackgroundFn] = None, subject: str = "person",
+              light: str = "normal") -> dict:
     """Write one synthetic clip pair and its truth into ``out_dir`` (created if missing).
 
     Files: ``subject.mp4``, ``plate.mp4`` (H.264 yuv420p at x264 ``crf``), ``meta.json`` and,
@@ -281,6 +283,10 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
 
     Args:
         noise: standard deviation of the sensor noise, 0-1 units (0.01 = 2.55 levels).
+        subject: 'person' (``person_fn`` or the default figure) or a held-out family of
+            :mod:`howard.synth.families` ('plant', 'fur', 'prop', 'cloth', 'photo_person').
+        light: 'normal', or 'dim': the same clip at 5-15 % exposure with high-ISO noise
+            (:mod:`howard.synth.light`) instead of ``noise``; the truth is dim too.
         others: as :func:`plan_clip`.
 
     Returns:
@@ -291,6 +297,10 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
         ``subject_cameras, plate_cameras``: scene -> frame homographies.
     """
     out, gt = Path(out_dir), Path(out_dir) / "gt"
+    if subject != "person":
+        from .families import family
+        person_fn = family(subject)
+    lit = lighting.draw_light(light, seed)
     plan = plan_clip(seed, size, n_frames, plate_ratio, fps, shake, sway, person_fn,
                      background_fn)
     noise_rng = _streams(seed)[6]
@@ -300,20 +310,28 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
     def subject_frames():
         for t in range(plan.n_subject):
             f = plan.subject_frame(t)
+            if light != "normal":
+                f = {k: v if k == "pha" else lighting.expose(lit, v) for k, v in f.items()}
             if write_gt:
                 pha16 = (f["pha"].astype(np.float64) * 65535.0 + 0.5).astype(np.uint16)
                 media.write_png(gt / "pha" / f"{t:05d}.png", pha16)
                 media.write_png(gt / "fgr" / f"{t:05d}.png", _to8(f["fgr"]))
                 media.write_png(gt / "bgr" / f"{t:05d}.png", _to8(f["bgr"]))
-            yield _to8(f["src"], noise_rng, noise)
+            yield _noisy(f["src"])
+
+    def _noisy(image):
+        if light == "normal":
+            return _to8(image, noise_rng, noise)
+        return _to8(lighting.sensor(lit, noise_rng, image))
 
     encode.write_mp4(out / "subject.mp4", subject_frames(), fps, crf=crf)
-    plates = (_to8(plan.plate_frame(j), noise_rng, noise) for j in range(plan.n_plate))
+    plates = (_noisy(lighting.expose(lit, plan.plate_frame(j))) for j in range(plan.n_plate))
     encode.write_mp4(out / "plate.mp4", plates, fps, crf=crf)
     meta = {"seed": plan.seed, "size": list(plan.size), "fps": plan.fps,
             "n_subject": plan.n_subject, "n_plate": plan.n_plate, "crf": crf, "noise": noise,
             "plate_ratio": plate_ratio, "shake": shake, "sway": sway,
-            "scene_size": list(plan.scene.shape[:2]),
+            "scene_size": list(plan.scene.shape[:2]), "subject": subject, "light": light,
+            "exposure": lit.exposure,
             "convention": "homography: plate pixel (x, y, 1) -> subject pixel, pixel centres at "
                           "integers; plate = clip(gain * scene view + bias)"}
     index = [plan.plate_index(t) for t in range(plan.n_subject)]
