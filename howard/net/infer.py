@@ -98,13 +98,18 @@ class Matter:
         device: torch device; the model is moved there.
         fp16: half precision (default: on for CUDA, off for CPU).
         optimize: fold BatchNorm and use channels_last (same outputs up to float rounding).
+        backend: ``torch``, ``openvino`` or ``auto`` (OpenVINO on the CPU when installed).
+        precision: OpenVINO's ``f32``, ``bf16`` or ``auto`` (f32; see the README).
     """
 
     def __init__(self, model: nn.Module, device: Optional[torch.device] = None,
-                 fp16: Optional[bool] = None, optimize: bool = True):
+                 fp16: Optional[bool] = None, optimize: bool = True, backend: str = "torch",
+                 precision: str = "auto"):
+        from . import openvino_backend as ovb
         self.device = device or next(model.parameters()).device
         self.fp16 = (self.device.type == "cuda") if fp16 is None else fp16
         self.optimize = optimize
+        self.model_in = model
         model = model.eval()
         if optimize:
             model = fuse_batchnorm(model)
@@ -113,6 +118,16 @@ class Matter:
             model = model.half()
         if optimize and self.device.type == "cpu":
             model = model.to(memory_format=torch.channels_last)
+        self.backend = ovb.resolve_backend(backend, self.device)
+        self.precision = "f32"
+        if self.backend == "openvino":
+            if self.fp16:
+                raise HowardError("the openvino backend takes --precision, not fp16")
+            if model is self.model_in:  # never patch the caller's model
+                model = copy.deepcopy(model)
+            self.precision = ovb.resolve_precision(precision)
+            model = ovb.OpenVinoNet(model, self.precision,
+                                    threads=torch.get_num_threads()).install()
         self.model = model
         self.dtype = torch.float16 if self.fp16 else torch.float32
 

@@ -1,0 +1,205 @@
+"""OpenVINO backend for CPU inference: the base network and the refiner's patch convs.
+
+The loaded torch model is converted in memory (``openvino.convert_model``), compiled once per
+weights, precision and input size, and the converted graphs are cached on disk under a key made
+of the weights' sha256, the input shapes, the precision and the OpenVINO version. A cache file
+that does not read back is rebuilt. The gathering and scattering of patches stays in torch.
+
+Telemetry is off: ``openvino_telemetry`` is kept from being imported (the converter then uses
+its own no-op stub), so nothing is sent anywhere.
+"""
+
+import hashlib
+import logging
+import os
+import sys
+import types
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import HowardError
+from .model import MattingBase
+from .refiner import Refiner
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "openvino", "torch")
+PRECISIONS = ("auto", "f32", "bf16")
+# how many graphs were converted from torch / read from the cache (tests read these)
+STATS = {"converted": 0, "cached": 0}
+
+
+def _import_openvino():
+    """The ``openvino`` module with telemetry blocked, or None when it is not installed."""
+    sys.modules.setdefault("openvino_telemetry", None)  # import fails -> converter's stub
+    os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
+    try:
+        import openvino
+    except ImportError:
+        return None
+    return openvino
+
+
+def cache_dir() -> Path:
+    """``$HOWARD_CACHE_DIR``, else ``$XDG_CACHE_HOME/howard``, else ``~/.cache/howard``."""
+    if os.environ.get("HOWARD_CACHE_DIR"):
+        return Path(os.environ["HOWARD_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "howard"
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``openvino`` or ``torch`` for ``backend`` on ``device`` (auto: OpenVINO on the CPU when
+    it is installed, torch otherwise, said in one log line)."""
+    if backend not in BACKENDS:
+        raise HowardError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return "torch"
+    if device.type != "cpu":
+        if backend == "openvino":
+            raise HowardError("the openvino backend runs on the CPU; use --device cpu or "
+                              "--backend torch")
+        return "torch"
+    if _import_openvino() is None:
+        if backend == "openvino":
+            raise HowardError("the openvino backend needs the openvino package: "
+                              "pip install openvino, or use --backend torch")
+        log.info("OpenVINO is not installed: running the network on torch")
+        return "torch"
+    return "openvino"
+
+
+def bf16_supported() -> bool:
+    """Whether the CPU runs bf16 natively (OpenVINO's CPU plugin says so)."""
+    ov = _import_openvino()
+    if ov is None:
+        return False
+    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in caps
+
+
+def resolve_precision(precision: str) -> str:
+    """``f32`` or ``bf16``. auto is f32: see the README (bf16 changes the matte too much)."""
+    if precision not in PRECISIONS:
+        raise HowardError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16" and not bf16_supported():
+        raise HowardError("this CPU has no bf16 support; use --precision f32 or auto")
+    return "f32" if precision == "auto" else precision
+
+
+def weights_sha256(module: nn.Module) -> str:
+    """sha256 over a module's state dict (names, shapes and float32 values)."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().float().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+class _Raw(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, bgr):
+        return MattingBase.raw(self.model, src, bgr)
+
+
+class _Stage(nn.Module):
+    def __init__(self, refiner, name):
+        super().__init__()
+        self.refiner, self.name = refiner, name
+
+    def forward(self, x):
+        return getattr(Refiner, self.name)(self.refiner, x)
+
+
+class OpenVinoNet:
+    """Compiled OpenVINO graphs for one model's convolutional parts.
+
+    Args:
+        model: a :class:`howard.net.model.MattingRefine` (eval mode; BatchNorm may be folded).
+        precision: ``f32`` or ``bf16``.
+        threads: CPU threads for inference (default: OpenVINO's choice).
+        cache: directory of the converted graphs (default: :func:`cache_dir`).
+    """
+
+    def __init__(self, model: nn.Module, precision: str = "f32", threads: Optional[int] = None,
+                 cache: Optional[Path] = None):
+        self.ov = _import_openvino()
+        if self.ov is None:
+            raise HowardError("the openvino backend needs the openvino package")
+        self.model = model
+        self.precision = precision
+        self.cache = Path(cache) if cache is not None else cache_dir()
+        self.core = self.ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.config = config
+        self.sha = weights_sha256(model)
+        self._compiled: Dict[Tuple, object] = {}
+        ref = model.refiner
+        self._stages = {"raw": _Raw(model), "stage1": _Stage(ref, "_stage1"),
+                        "stage2": _Stage(ref, "_stage2")}
+
+    def _key(self, name: str, shapes) -> str:
+        text = f"{name}|{shapes}|{self.sha}|{self.ov.__version__}"
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def _graph(self, name: str, examples, shapes):
+        """The OpenVINO model for ``name``: from the cache when it reads back, else converted
+        (and written to the cache)."""
+        xml = self.cache / f"{name}-{self._key(name, shapes)}.xml"
+        if xml.exists():
+            try:
+                graph = self.core.read_model(str(xml))
+                STATS["cached"] += 1
+                return graph
+            except Exception as exc:  # noqa: BLE001  a damaged cache file: rebuild it
+                log.warning("rebuilding the damaged OpenVINO cache file %s (%s)", xml.name,
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        with torch.no_grad():
+            graph = self.ov.convert_model(self._stages[name], example_input=examples)
+        if name != "raw":
+            graph.reshape(shapes[0])
+        STATS["converted"] += 1
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            tmp = xml.with_suffix(f".tmp{os.getpid()}.xml")
+            self.ov.save_model(graph, str(tmp), compress_to_fp16=False)
+            os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+            os.replace(tmp, xml)
+        except OSError as exc:
+            log.warning("could not write the OpenVINO cache in %s: %s", self.cache, exc)
+        return graph
+
+    def _run(self, name: str, *xs: torch.Tensor) -> torch.Tensor:
+        if name == "raw":
+            shapes = [list(x.shape) for x in xs]
+        else:  # the number of patches (and, in full mode, the size) varies
+            shapes = [[-1, xs[0].shape[1], -1, -1]]
+        key = (name, str(shapes))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            examples = tuple(x.float().contiguous() for x in xs)
+            graph = self._graph(name, examples if len(examples) > 1 else examples[0],
+                                [self.ov.PartialShape(s) for s in shapes])
+            compiled = self.core.compile_model(graph, "CPU", self.config)
+            self._compiled[key] = compiled
+        arrays = [x.float().contiguous().numpy() for x in xs]
+        out = compiled(arrays)[0]
+        return torch.from_numpy(out.copy()).to(xs[0].dtype)
+
+    def install(self) -> nn.Module:
+        """Route the model's ``raw`` and refiner stages through OpenVINO; returns the model."""
+        m = self.model
+        m.raw = types.MethodType(lambda _self, s, b: self._run("raw", s, b), m)
+        m.refiner._stage1 = types.MethodType(lambda _self, x: self._run("stage1", x), m.refiner)
+        m.refiner._stage2 = types.MethodType(lambda _self, x: self._run("stage2", x), m.refiner)
+        m.backend = "openvino"
+        return m
