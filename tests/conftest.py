@@ -82,3 +82,11 @@ def plate_and_subject(scene):
     subject = view(scene, H @ offset, size)
     subject, blob = paste_blob(subject)
     return plate, subject, H, blob
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _openvino_cache(tmp_path_factory):
+    """Compiled OpenVINO graphs go to a temporary cache, not the user's."""
+    import os
+    os.environ["HOWARD_CACHE_DIR"] = str(tmp_path_factory.mktemp("howard-cache"))
+    yield
