@@ -1,6 +1,8 @@
 """Shared fixtures: a textured scene built from images shipped with scikit-image, and views
 of it through known homographies."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -90,3 +92,11 @@ def _openvino_cache(tmp_path_factory):
     import os
     os.environ["HOWARD_CACHE_DIR"] = str(tmp_path_factory.mktemp("howard-cache"))
     yield
+
+
+def write_frames(folder, frames):
+    """Write RGB uint8 frames as ``folder/0000.png ...`` (the folder is made if missing)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))

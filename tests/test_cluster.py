@@ -23,16 +23,11 @@ import howard  # noqa: E402
 from howard import batch, cluster  # noqa: E402
 from howard.api import make_settings  # noqa: E402
 from howard.net.model import build_model  # noqa: E402
+from conftest import write_frames as _write
 from howard.net.weights import save_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.slow
 H, W, N = 144, 256, 20
-
-
-def _write(folder: Path, frames):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, f in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
 
 
 @pytest.fixture(scope="module")

@@ -23,15 +23,10 @@ import howard
 from howard import pipeline
 from howard.net.infer import Matter
 from howard.net.model import build_model
+from conftest import write_frames as _write
 from howard.net.weights import save_checkpoint
 
 H, W, N_SUB, N_PLATE = 144, 256, 6, 8
-
-
-def _write(folder: Path, frames):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, f in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
 
 
 @pytest.fixture(scope="module")
