@@ -36,6 +36,15 @@ def _sig(x: float, digits: int = 10) -> float:
     return float(f"{x:.{digits}g}")
 
 
+def _usable(H: Optional[np.ndarray]) -> bool:
+    """``H`` is a finite, invertible 3x3 homography with ``H[2, 2]`` away from 0."""
+    if H is None:
+        return False
+    H = np.asarray(H, dtype=np.float64)
+    return (H.shape == (3, 3) and bool(np.isfinite(H).all()) and abs(H[2, 2]) > 1e-12
+            and abs(float(np.linalg.det(H))) > 1e-12)
+
+
 def _rounded(H: np.ndarray) -> np.ndarray:
     """``H`` at the precision :meth:`Alignment.to_json` keeps (a 1e-7 px change), so a run
     resumed from the records continues exactly as an uninterrupted one."""
@@ -174,6 +183,9 @@ class PlateAligner:
         if not frames:  # the plate turned out shorter than counted: use its last frames
             frames = self.plates.fetch(candidates(t, self.n_subject or n_plate,
                                                   self.plates.length, self.window))
+        if not frames:
+            raise InputError(f"the plate {self.plates.source.name} has no frame that could be "
+                             f"decoded (subject frame {t}); check the plate file")
         src_small = homography.shrink(src, self.plates.small_width)
         f = src_small.shape[1] / w
         sh, sw = src_small.shape[:2]
@@ -230,16 +242,19 @@ class PlateAligner:
             T = self._track(frames[index], H, f, src_small, busy) if self.refine else None
             t_res = self._residual(frames[index], T, f, src_small, busy) if T is not None \
                 else np.inf
-            # ECC may find nothing (T None), and neither may be judged (both residuals
-            # infinite): then the fallback homography stays, never a missing one
-            if T is not None and t_res <= res:
+            # ECC's answer is kept only when the background can judge it (a finite residual):
+            # with neither residual finite, inf <= inf used to keep a None homography
+            if T is not None and np.isfinite(t_res) and t_res <= res:
                 H, res, refined = T, t_res, True
                 reason += f"; aligned by ECC alone from the {start}"
                 log.info("frame %d: %s", t, reason)
             else:
                 log.info("frame %d: %s; using the %s", t, reason, start)
-        if H is None or not np.isfinite(H).all():  # no path above may hand on a broken H
-            H, refined, reason = np.eye(3), False, reason or "no finite homography"
+        if not _usable(H):  # a last line of defence: a record always holds a finite 3x3 H
+            log.warning("frame %d: no usable homography (%s); using the identity", t, reason)
+            H, refined, reason = np.eye(3), False, (reason or "no usable homography") + \
+                "; identity used"
+            best = None
         H = _rounded(H)
         self.prev_index, self.prev_H = index, H
         fallback = best is None and not refined

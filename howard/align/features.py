@@ -17,6 +17,9 @@ METHODS = ("orb", "sift")
 # and border leave such a frame too few keypoints to trust a homography. (Wider frames keep
 # their own pixels: enlarged ones give slightly less precise keypoints.)
 SMALL_WIDTH, MIN_WORK_WIDTH = 240, 480
+# ... but by at most this factor: a tall, thin frame (320 px high, 8 wide) enlarged to 480 px
+# wide would be 19,200 px high, over a second of SIFT per frame for nothing to align
+MAX_ENLARGE = 4.0
 
 
 @dataclass
@@ -84,7 +87,8 @@ def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
     small = shrink(grey, work_width)
     if small.shape[1] < SMALL_WIDTH:
         h, w = grey.shape[:2]
-        small = cv2.resize(grey, (MIN_WORK_WIDTH, max(1, round(h * MIN_WORK_WIDTH / w))),
+        k = min(MIN_WORK_WIDTH / w, MAX_ENLARGE)
+        small = cv2.resize(grey, (max(1, round(w * k)), max(1, round(h * k))),
                            interpolation=cv2.INTER_CUBIC)
     f = small.shape[1] / grey.shape[1]
     mask = None
