@@ -27,9 +27,17 @@ from ..io.media import FrameSource, open_source
 from .plate_window import PLATE_FITS, PlateFrame, PlateWindow, candidates, fit_plate, plate_crop
 
 __all__ = ["PLATE_FITS", "plate_crop", "fit_plate", "candidates", "PlateFrame", "PlateWindow",
-           "Alignment", "PlateAligner"]
+           "Alignment", "PlateAligner", "scaled_min_inliers"]
 
 log = logging.getLogger(__name__)
+
+
+def scaled_min_inliers(size: Tuple[int, int], full: int = 30, floor: int = 12,
+                       height: int = 360) -> int:
+    """Inliers a homography needs on frames of ``size`` (h, w): ``full`` from ``height`` px
+    high up, in proportion below, never under ``floor``. A 160 px high frame holds about a
+    fifth of the keypoints of a 360 px one, so 30 inliers would refuse its true plate."""
+    return int(min(full, max(floor, round(full * size[0] / height))))
 
 
 def _sig(x: float, digits: int = 10) -> float:
@@ -120,7 +128,8 @@ class PlateAligner:
         plate_fit: ``'error'``, ``'crop'`` or ``'stretch'`` (see :func:`plate_crop`).
         n_features, work_width: feature count and working width (see :func:`homography.detect`).
         dilate: the subject mask grows by this fraction of the width (motion since the alpha).
-        min_inliers, max_shift: sanity limits (see :func:`homography.check_homography`).
+        min_inliers, max_shift: sanity limits (see :func:`homography.check_homography`);
+            ``min_inliers`` None scales with the frame height (:func:`scaled_min_inliers`).
         refine: polish the chosen homography with ECC (about 25 ms at 640 px).
         smooth: 0 (off) to <1, blend of the chosen H's corners with the previous frame's while
             the plate frame stays the same.
@@ -131,7 +140,8 @@ class PlateAligner:
                  n_subject: Optional[int] = None, n_plate: Optional[int] = None,
                  features: str = "orb", window: int = 3, plate_fit: str = "error",
                  n_features: int = 2000, work_width: int = 960, dilate: float = 0.02,
-                 min_inliers: int = 30, max_shift: float = 0.25, refine: bool = True,
+                 min_inliers: Optional[int] = None, max_shift: float = 0.25,
+                 refine: bool = True,
                  smooth: float = 0.0, seed: int = 0):
         source = plate if isinstance(plate, FrameSource) else open_source(plate)
         if not 0.0 <= smooth < 1.0:
@@ -141,7 +151,8 @@ class PlateAligner:
                                   work_width)
         self.n_subject = n_subject
         self.window, self.dilate, self.refine, self.smooth = window, dilate, refine, smooth
-        self.min_inliers, self.max_shift, self.seed = min_inliers, max_shift, seed
+        self.min_inliers = scaled_min_inliers(self.size) if min_inliers is None else min_inliers
+        self.max_shift, self.seed = max_shift, seed
         self.detect_args = dict(method=features, n_features=n_features, work_width=work_width)
         # inlier threshold: 2 px at the working width, in full-resolution px
         self.thresh = 2.0 * max(1.0, self.size[1] / work_width)

@@ -20,6 +20,36 @@ SMALL_WIDTH, MIN_WORK_WIDTH = 240, 480
 # ... but by at most this factor: a tall, thin frame (320 px high, 8 wide) enlarged to 480 px
 # wide would be 19,200 px high, over a second of SIFT per frame for nothing to align
 MAX_ENLARGE = 4.0
+# A grey image whose background spans fewer levels than this between its 1st and 99th
+# percentiles (night, indoor, fog) is contrast-normalised before detection
+LOW_CONTRAST = 64
+
+
+def normalise_contrast(grey: np.ndarray, keep: Optional[np.ndarray] = None,
+                       low: int = LOW_CONTRAST) -> np.ndarray:
+    """``grey`` with its local contrast stretched (CLAHE) when it is dark or flat.
+
+    On a dark frame FAST's fixed threshold finds a handful of corners (the lit subject, masked
+    out, may be all there is); CLAHE lifts the background's texture to a usable range. Frames
+    of normal contrast are returned unchanged, so well-lit footage aligns as before.
+
+    Args:
+        grey: hxw uint8 image.
+        keep: hxw uint8 or bool, nonzero where detection may look (the background); the
+            contrast is judged there. None: everywhere.
+        low: 1st-99th percentile spread (0-255) below which the image is normalised.
+
+    Returns:
+        hxw uint8: ``grey`` itself, or its CLAHE (clip 3, 8x8 tiles) on the luminance.
+    """
+    values = grey[keep.astype(bool)] if keep is not None else grey.ravel()
+    if values.size < 16:
+        return grey
+    p1, p99 = np.percentile(values, (1, 99))
+    if p99 - p1 >= low:
+        return grey
+    tiles = (max(1, min(8, grey.shape[1] // 16)), max(1, min(8, grey.shape[0] // 16)))
+    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=tiles).apply(grey)
 
 
 @dataclass
@@ -66,7 +96,8 @@ def shrink(image: np.ndarray, width: int, interpolation: int = cv2.INTER_AREA) -
 
 
 def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
-           work_width: int = 960, exclude: Optional[np.ndarray] = None) -> Features:
+           work_width: int = 960, exclude: Optional[np.ndarray] = None,
+           normalise: bool = True) -> Features:
     """Keypoints and descriptors of ``image`` found at ``work_width``.
 
     Args:
@@ -77,6 +108,8 @@ def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
             ``SMALL_WIDTH`` are enlarged to ``MIN_WORK_WIDTH`` instead).
         exclude: HxW bool (any resolution, resized here), True where no keypoint may lie:
             the subject, so it never drives the homography.
+        normalise: stretch the contrast of a dark or flat image first (see
+            :func:`normalise_contrast`).
 
     Returns:
         :class:`Features` with full-resolution coordinates.
@@ -95,6 +128,8 @@ def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
     if exclude is not None:
         keep = (~exclude.astype(bool)).astype(np.uint8) * 255
         mask = cv2.resize(keep, small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    if normalise:
+        small = normalise_contrast(small, mask)
     if method == "orb":
         # a low FAST threshold finds corners on soft, low-contrast backgrounds as well
         finder = cv2.ORB_create(nfeatures=n_features, scaleFactor=1.2, nlevels=8,
