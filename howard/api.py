@@ -20,7 +20,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           progress: bool = True, workers: Optional[int] = None,
           threads: Optional[int] = None, command: Optional[str] = None,
           scheduler: Optional[str] = None, chunk_frames: Optional[int] = None,
-          temporal: str = "off") -> Dict:
+          temporal: str = "off", backend: str = "auto", precision: str = "auto") -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -70,6 +70,11 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         temporal: ``on`` carries the previous frame's alpha along the optical flow where the
             frames agree (:mod:`howard.temporal`): less flicker on still parts; ``off``: every
             frame on its own.
+        backend: the network's runtime on the CPU: ``openvino`` (compiled once per weights
+            and size, cached on disk), ``torch``, or ``auto`` (OpenVINO on the CPU when it is
+            installed, torch otherwise and on a GPU). A resumed run keeps its run's choice.
+        precision: OpenVINO's arithmetic: ``f32``, ``bf16`` (CPUs with bf16 units) or
+            ``auto`` (see the README).
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
@@ -82,7 +87,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         window=window, plate_fit=plate_fit, outputs=outputs, bit_depth=bit_depth,
         png_level=png_level, name_template=name_template, start_number=start_number,
         premultiply=premultiply, background=background, composite_mode=composite_mode,
-        composite_space=composite_space, videos=videos, temporal=temporal)
+        composite_space=composite_space, videos=videos, temporal=temporal, backend=backend,
+        precision=precision)
     if scheduler is not None:  # frame ranges on a Dask cluster (the optional extra)
         from .batch import matte_on_cluster
         return matte_on_cluster(subject, plate, out, settings, scheduler=scheduler,

@@ -74,6 +74,13 @@ def main(verbose):
 @click.option("--temporal", type=click.Choice(["on", "off"]), default="off", show_default=True,
               help="Carry the previous frame's alpha along the optical flow where the frames "
               "agree: still parts stop flickering, moving edges keep the new alpha.")
+@click.option("--backend", type=click.Choice(["auto", "openvino", "torch"]), default="auto",
+              show_default=True, help="Network runtime: openvino (CPU; compiled once per "
+              "weights and size, cached in ~/.cache/howard), torch, or auto (OpenVINO on the "
+              "CPU when installed, torch otherwise).")
+@click.option("--precision", type=click.Choice(["auto", "f32", "bf16"]), default="auto",
+              show_default=True, help="OpenVINO's arithmetic; bf16 needs a CPU with bf16 "
+              "units (see the README for what auto picks).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Frames per network call (larger helps on a GPU).")
 @click.option("--features", type=click.Choice(["orb", "sift"]), default="orb",

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -41,7 +41,8 @@ from .frame_output import Backdrop, frame_images, network_outputs, subject_mask,
 from .io.outputs import OutputFolder
 from .align.aligner import PlateAligner
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
-                       check_settings, fit_backbone_scale, settings_digest)
+                       check_settings, fit_backbone_scale, recorded_setting,
+                       settings_digest)
 from .stages import Chunk, Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
 from .temporal import TemporalFilter
 
@@ -179,9 +180,12 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
               "subject_frames": n_subject, "plate_frames": n_plate, "size": [h, w],
               "subject_fps": subject.fps, "plate_fps": plate.fps}
     digest = settings_digest(settings, inputs)
+    continuing = resume or (chunk and "settings" in (folder.read_settings() or {}))
+    backend, precision = _runtime(settings, dev, folder.read_settings() if continuing else None)
     digest["settings"].update(backbone_scale=scale, sample_pixels=pixels,
-                              weights_sha256=weights_mod.sha256(model.checkpoint_path))
-    if resume or (chunk and "settings" in (folder.read_settings() or {})):
+                              weights_sha256=weights_mod.sha256(model.checkpoint_path),
+                              backend=backend, precision=precision)
+    if continuing:
         check_resumable(folder, digest)
     folder.prepare(overwrite=overwrite and not chunk, resume=resume or bool(chunk))
 
@@ -222,7 +226,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     plate_pool = (ThreadPoolExecutor(1, thread_name_prefix="howard-plate",
                                      initializer=background) if workers > 0 else None)
     aligner.plates.executor = plate_pool
-    matter = infer.Matter(model, dev)
+    matter = infer.Matter(model, dev, backend=backend, precision=precision)
     meta = {"command": command or " ".join(sys.argv), "version": __version__,
             "versions": _versions(), "device": str(dev), "threads": threads,
             "weights": model.checkpoint_path, **digest, "inputs": inputs,
@@ -317,6 +321,21 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
             "resumed_at": keep, "warmup_frames": keep - start, "seconds": round(seconds, 3),
             "fps": round(processed / seconds, 3) if seconds > 0 else None,
             "fallback_frames": fallbacks, "device": str(dev)}
+
+
+def _runtime(settings: Settings, dev, old: Optional[Dict]) -> Tuple[str, str]:
+    """The network's runtime and precision for this run: what was asked for, except that
+    ``auto`` keeps the choice of the run being continued (``old``, its howard.json), so a
+    resumed run's frames come from the same arithmetic as the ones already written."""
+    from .net import openvino_backend as ovb
+    backend, precision = settings.backend, settings.precision
+    if old is not None:
+        if backend == "auto":
+            backend = recorded_setting(old, "backend")
+        if precision == "auto":
+            precision = recorded_setting(old, "precision")
+    backend = ovb.resolve_backend(backend, dev)
+    return backend, ovb.resolve_precision(precision) if backend == "openvino" else "f32"
 
 
 def _fit_base_pass(matter, item, scale: float, size) -> Dict:

@@ -15,6 +15,10 @@ from .errors import InputError
 from .io.outputs import OutputFolder
 
 
+BACKENDS = ("auto", "openvino", "torch")
+PRECISIONS = ("auto", "f32", "bf16")
+
+
 @dataclass
 class Settings:
     """Everything that decides the bytes of the outputs (stored in howard.json)."""
@@ -41,6 +45,8 @@ class Settings:
     composite_space: str = "linear"
     videos: Sequence[str] = ()
     temporal: str = "off"  # 'on': motion-compensated smoothing of the alpha (howard.temporal)
+    backend: str = "auto"  # network runtime: 'auto', 'openvino' (CPU) or 'torch'
+    precision: str = "auto"  # OpenVINO's arithmetic: 'auto', 'f32' or 'bf16'
     extra: Dict = field(default_factory=dict)
 
 
@@ -129,6 +135,11 @@ def check_settings(settings: Settings) -> None:
                          f"{settings.composite_space!r}")
     if settings.temporal not in ("on", "off"):
         raise InputError(f"temporal must be 'on' or 'off', got {settings.temporal!r}")
+    if settings.backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {settings.backend!r}")
+    if settings.precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                         f"{settings.precision!r}")
     recomposite.check_videos(settings.videos, settings.outputs)
 
 
@@ -140,7 +151,14 @@ def settings_digest(settings: Settings, inputs: Dict) -> Dict:
 
 
 # what settings added since a folder was written meant before they existed
-_BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off"}}
+_BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off", "backend": "torch",
+                        "precision": "f32"}}
+
+
+def recorded_setting(old: Dict, key: str):
+    """Setting ``key`` as howard.json ``old`` has it (what it meant before it existed if
+    absent)."""
+    return old.get("settings", {}).get(key, _BEFORE["settings"].get(key))
 
 
 def check_resumable(folder: OutputFolder, digest: Dict) -> None:

@@ -12,6 +12,12 @@ process so peak memory is its own:
   seconds per frame of each stage (process CPU time while the stage runs, so the network's
   and OpenCV's own threads count). Its files must be byte-identical to the overlapped run's.
 * ``model``: the network alone on the same frames and settings, seconds per frame (median).
+* ``published``: the published network's forward pass alone at its HD settings (torch, float32,
+  base pass 1/4, 80,000 refined pixels chosen by the error map) on the same frames and weights.
+
+``--backends torch,openvino`` (and ``--precisions f32,bf16``) repeats the runs for each network
+runtime and prints them side by side. End to end is also given as marginal seconds per frame:
+the frame loop after its first ``--settle`` frames (which include loading and compiling).
 
 Prints a table (markdown) and writes it as JSON with ``--json``.
 """
@@ -111,14 +117,26 @@ def _instrument(totals):
     media.write_png = timed("encode", media.write_png)
 
 
+def _count_frames(ticks):
+    """Record (frames done, time) at every progress update of the run."""
+    from howard.io.progress import Progress
+    update = Progress.update
+
+    def counted(self, n=1):
+        update(self, n)
+        ticks.append((self.done, time.perf_counter()))
+    Progress.update = counted
+
+
 def child(args):
     """One measured run in this process; prints a JSON line."""
     import howard
 
     opts = dict(weights=args.weights, device=args.device, outputs=args.outputs,
-                progress=False, png_level=args.png_level)
+                progress=False, png_level=args.png_level, backend=args.backend,
+                precision=args.precision)
     result = {}
-    if args.child == "model":
+    if args.child in ("model", "published"):
         import torch
         from howard.net import infer
         from howard.io import media
@@ -130,10 +148,15 @@ def child(args):
         h, w = src.size
         dev = infer.select_device(args.device)
         infer.configure_threads(None)
-        model = load_model(args.weights, None, refine=True, device=dev,
-                           backbone_scale=pipeline.auto_backbone_scale(h, w),
-                           sample_pixels=pipeline.auto_sample_pixels(h, w))
-        matter = infer.Matter(model, dev)
+        if args.child == "published":  # BackgroundMattingV2's HD settings, torch float32
+            model = load_model(args.weights, None, refine=True, device=dev, backbone_scale=0.25,
+                               sample_pixels=80_000, uncertain=0.0)
+            matter = infer.Matter(model, dev, fp16=False, backend="torch")
+        else:
+            model = load_model(args.weights, None, refine=True, device=dev,
+                               backbone_scale=pipeline.auto_backbone_scale(h, w),
+                               sample_pixels=pipeline.auto_sample_pixels(h, w))
+            matter = infer.Matter(model, dev, backend=args.backend, precision=args.precision)
         aligner = aligner.PlateAligner(args.plate, (h, w), n_subject=args.frames)
         pairs = [(f, aligner.align(i, f).bgr) for i, f in src.frames(0)]
         needs = pipeline.network_outputs(args.outputs.split(","))  # what a run computes
@@ -148,13 +171,18 @@ def child(args):
             times.append(time.perf_counter() - t)
         result["model_s"] = statistics.median(times[1:] if len(times) > 2 else times)
     else:
-        totals = {}
+        totals, ticks = {}, []
         if args.child == "sequential":
             _instrument(totals)
+        _count_frames(ticks)
         summary = howard.matte(args.subject, args.plate, args.out,
                                workers=0 if args.child == "sequential" else None, **opts)
         n = summary["processed"]
         result.update(loop_s=summary["seconds"] / n, frames=n)
+        settle = min(args.settle, len(ticks) - 2)
+        if settle >= 0:
+            result["marginal_s"] = (ticks[-1][1] - ticks[settle][1]) / (ticks[-1][0]
+                                                                         - ticks[settle][0])
         if totals:
             stages = {"decode": totals.get("decode", 0.0), "colour": totals.get("colour", 0.0),
                       "network": totals.get("network", 0.0), "encode": totals.get("encode", 0.0)}
@@ -179,7 +207,9 @@ def _digest(folder: Path) -> str:
 def _spawn(kind, args, subject, plate, out):
     cmd = [sys.executable, __file__, "--child", kind, "--subject", str(subject), "--plate",
            str(plate), "--out", str(out), "--device", args.device, "--outputs", args.outputs,
-           "--png-level", str(args.png_level), "--frames", str(args.frames)]
+           "--png-level", str(args.png_level), "--frames", str(args.frames),
+           "--backend", args.backend, "--precision", args.precision, "--settle",
+           str(args.settle)]
     if args.weights:
         cmd += ["--weights", args.weights]
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -199,7 +229,14 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--outputs", default="rgba")
     p.add_argument("--png-level", type=int, default=1)
-    p.add_argument("--runs", default="overlapped,sequential,model")
+    p.add_argument("--runs", default="overlapped,sequential,model,published")
+    p.add_argument("--backends", default="auto", help="comma list of auto, torch, openvino")
+    p.add_argument("--precisions", default="auto", help="comma list of auto, f32, bf16 "
+                   "(OpenVINO's; torch runs once in float32)")
+    p.add_argument("--settle", type=int, default=4,
+                   help="frames left out of the marginal time (loading, compiling)")
+    p.add_argument("--backend", default="auto", help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -216,35 +253,60 @@ def main(argv=None):
             subject, plate = make_clip(tmp, (h, w), args.frames)
             print(f"made a {w}x{h} clip of {args.frames} frames in "
                   f"{time.perf_counter() - t:.0f} s", file=sys.stderr)
-        runs = {}
-        for kind in args.runs.split(","):
-            runs[kind] = _spawn(kind, args, subject, plate, tmp / kind)
-            print(f"{kind}: {runs[kind]}", file=sys.stderr)
-    report(args, runs, (w, h))
+        columns = {}
+        for backend in args.backends.split(","):
+            for precision in (args.precisions.split(",") if backend != "torch" else ["f32"]):
+                name = backend if backend == "torch" else f"{backend} {precision}"
+                args.backend, args.precision = backend, precision
+                runs = columns.setdefault(name, {})
+                for kind in args.runs.split(","):
+                    if kind == "published" and "published" in _done(columns):
+                        continue  # the same torch run for every column
+                    runs[kind] = _spawn(kind, args, subject, plate, tmp / kind)
+                    print(f"{name} {kind}: {runs[kind]}", file=sys.stderr)
+    report(args, columns, (w, h))
 
 
-def report(args, runs, size):
-    rows = [f"| {size[0]}x{size[1]}, {args.frames} frames, {args.device}, outputs {args.outputs}, "
-            f"{os.cpu_count()} CPUs | |", "|---|---:|"]
-    if "overlapped" in runs:
-        rows.append(f"| end to end, wall s/frame | {runs['overlapped']['loop_s']:.3f} |")
-        rows.append(f"| end to end, peak memory MB | {runs['overlapped']['peak_mb']:.0f} |")
-    if "sequential" in runs:
-        seq = runs["sequential"]
-        rows.append(f"| sequential (--workers 0), wall s/frame | {seq['loop_s']:.3f} |")
-        for k in STAGES:
-            rows.append(f"| CPU s/frame: {k} | {seq['cpu_per_frame'][k]:.3f} |")
-    if "model" in runs:
-        rows.append(f"| model only, s/frame (median) | {runs['model']['model_s']:.3f} |")
-    if "overlapped" in runs and "model" in runs:
-        rows.append(f"| end to end / model only | "
-                    f"{runs['overlapped']['loop_s'] / runs['model']['model_s']:.2f} |")
-    if "overlapped" in runs and "sequential" in runs:
-        same = runs["overlapped"]["digest"] == runs["sequential"]["digest"]
-        rows.append(f"| overlapped files identical to sequential | {'yes' if same else 'NO'} |")
+def _done(columns):
+    return {k for runs in columns.values() for k in runs}
+
+
+def report(args, columns, size):
+    """A markdown table: one column per runtime, one row per figure."""
+    names = list(columns)
+    published = next((r["published"] for r in columns.values() if "published" in r), None)
+
+    def row(label, fn):
+        cells = []
+        for n in names:
+            try:
+                cells.append(fn(columns[n]))
+            except (KeyError, ZeroDivisionError, TypeError):
+                cells.append("")
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    rows = [f"| {size[0]}x{size[1]}, {args.frames} frames, {args.device}, outputs "
+            f"{args.outputs}, {os.cpu_count()} CPUs | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+            row("end to end, wall s/frame", lambda r: f"{r['overlapped']['loop_s']:.3f}"),
+            row("end to end, marginal s/frame", lambda r: f"{r['overlapped']['marginal_s']:.3f}"),
+            row("end to end, peak memory MB", lambda r: f"{r['overlapped']['peak_mb']:.0f}"),
+            row("sequential (--workers 0), wall s/frame",
+                lambda r: f"{r['sequential']['loop_s']:.3f}")]
+    rows += [row(f"CPU s/frame: {k}", lambda r, k=k: f"{r['sequential']['cpu_per_frame'][k]:.3f}")
+             for k in STAGES]
+    rows.append(row("model only, s/frame (median)", lambda r: f"{r['model']['model_s']:.3f}"))
+    if published:
+        p = published["model_s"]
+        rows.append(row("published network's forward alone (1/4, 80,000 px), s/frame",
+                        lambda r: f"{p:.3f}"))
+        rows.append(row("end to end (marginal) / published forward",
+                        lambda r: f"{r['overlapped']['marginal_s'] / p:.2f}"))
+    rows.append(row("overlapped files identical to sequential", lambda r: (
+        "yes" if r["overlapped"]["digest"] == r["sequential"]["digest"] else "NO")))
     print("\n".join(rows))
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "runs": columns}, indent=1))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ resolution. ``--compare`` adds a straightforward form of the same network (Batch
 NCHW tensors, the refiner resizing and padding whole tensors before cropping) to show what the
 optimised path gains. The mobilenetv2 model uses the shipped weights when present (so the error
 map, and so the refined area, is realistic); other backbones use random weights.
+``--backends torch openvino --precisions f32 bf16`` times each CPU runtime side by side (the
+first call of a size compiles; it is the warm-up).
 """
 
 import argparse
@@ -60,14 +62,15 @@ def time_call(fn, repeats):
     return statistics.median(times)
 
 
-def bench(variant, size, device, repeats, compare, scale=None, pixels=None):
+def bench(variant, size, device, repeats, compare, scale=None, pixels=None, backend="torch",
+          precision="auto"):
     h, w = SIZES[size]
     pixels = pixels or auto_sample_pixels(h, w)
     scale = scale or auto_backbone_scale(h, w)
     model, source = model_for(variant, scale, pixels, variant == "mobilenetv2")
     src, bgr = frames(h, w)
     rows = []
-    matter = Matter(model, device)
+    matter = Matter(model, device, backend=backend, precision=precision)
     refined = {}
 
     def refine():
@@ -92,8 +95,9 @@ def bench(variant, size, device, repeats, compare, scale=None, pixels=None):
         plain = Matter(model, device, optimize=False)
         rows.append(("refine, straightforward", time_call(lambda: plain(src, bgr), repeats)))
         model.refiner.reference = False
-    return [(variant, f"{w}x{h}", device.type, kind, sec, refined.get("px", 0), source)
-            for kind, sec in rows]
+    runtime = matter.backend if matter.backend == "torch" else f"openvino {matter.precision}"
+    return [(variant, f"{w}x{h}", f"{device.type} {runtime}", kind, sec, refined.get("px", 0),
+             source) for kind, sec in rows]
 
 
 def main():
@@ -107,6 +111,9 @@ def main():
                    help="base-pass scale, e.g. 1/4 (default: what howard matte picks per size)")
     p.add_argument("--sample-pixels", type=int, default=None,
                    help="refined pixels per frame (default: 160,000 at 1080p, in proportion)")
+    p.add_argument("--backends", nargs="+", default=["torch"], choices=["torch", "openvino"])
+    p.add_argument("--precisions", nargs="+", default=["auto"], choices=["auto", "f32", "bf16"],
+                   help="OpenVINO's (torch runs in float32 on the CPU)")
     p.add_argument("--compare", action="store_true",
                    help="also time the straightforward form of the network")
     args = p.parse_args()
@@ -118,11 +125,24 @@ def main():
     for device in devices:
         for variant in args.variants:
             for size in args.sizes:
-                for row in bench(variant, size, torch.device(device), args.repeats, args.compare,
-                                 args.backbone_scale, args.sample_pixels):
-                    v, res, dev, kind, sec, px, source = row
-                    print(f"| {v} | {res} | {dev} | {kind} | {sec:.3f} | {1 / sec:.2f} | "
-                          f"{px:,.0f} | {source} |", flush=True)
+                for backend, precision in _runtimes(args, device):
+                    for row in bench(variant, size, torch.device(device), args.repeats,
+                                     args.compare, args.backbone_scale, args.sample_pixels,
+                                     backend, precision):
+                        v, res, dev, kind, sec, px, source = row
+                        print(f"| {v} | {res} | {dev} | {kind} | {sec:.3f} | {1 / sec:.2f} | "
+                              f"{px:,.0f} | {source} |", flush=True)
+
+
+def _runtimes(args, device):
+    """(backend, precision) pairs to time on ``device``: OpenVINO runs on the CPU only."""
+    out = []
+    for backend in args.backends:
+        if backend == "torch":
+            out.append(("torch", "auto"))
+        elif device == "cpu":
+            out += [("openvino", p) for p in args.precisions]
+    return out
 
 
 if __name__ == "__main__":

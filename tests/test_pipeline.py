@@ -24,6 +24,7 @@ from howard import pipeline
 from howard.net.infer import Matter
 from howard.net.model import build_model
 from conftest import write_frames as _write
+from howard.errors import HowardError
 from howard.net.weights import save_checkpoint
 
 H, W, N_SUB, N_PLATE = 144, 256, 6, 8
@@ -304,3 +305,42 @@ class TestFittedBasePass:
         assert summary["resumed_at"] == 3
         assert json.loads((out / "howard.json").read_text())["base_pass"]["scale"] == 0.25
         assert _digest(out) == _digest(tmp_path / "whole")
+
+
+class TestBackendChoice:
+    """The network's runtime is recorded, kept by a resumed run, and a change is refused."""
+
+    def test_recorded(self, clip, tmp_path):
+        pytest.importorskip("openvino", reason="pip install openvino")
+        _matte(clip, tmp_path / "ov", outputs="pha", backend="openvino", precision="f32")
+        settings = json.loads((tmp_path / "ov" / "howard.json").read_text())["settings"]
+        assert (settings["backend"], settings["precision"]) == ("openvino", "f32")
+        _matte(clip, tmp_path / "pt", outputs="pha", backend="torch")
+        settings = json.loads((tmp_path / "pt" / "howard.json").read_text())["settings"]
+        assert (settings["backend"], settings["precision"]) == ("torch", "f32")
+
+    def test_resume_with_auto_keeps_the_runs_choice(self, clip, tmp_path, monkeypatch):
+        _matte(clip, tmp_path / "whole", outputs="pha", backend="torch")
+        out = tmp_path / "cut"
+        with _ctrl_c_at_fourth_frame(monkeypatch):
+            _matte(clip, out, outputs="pha", backend="torch")
+        summary = _matte(clip, out, outputs="pha", resume=True)  # backend auto
+        assert summary["resumed_at"] == 3
+        assert json.loads((out / "howard.json").read_text())["settings"]["backend"] == "torch"
+        assert _digest(out) == _digest(tmp_path / "whole")
+
+    def test_resume_with_another_backend_is_refused(self, clip, tmp_path, monkeypatch):
+        pytest.importorskip("openvino", reason="pip install openvino")
+        out = tmp_path / "cut"
+        with _ctrl_c_at_fourth_frame(monkeypatch):
+            _matte(clip, out, outputs="pha", backend="torch")
+        before = _digest(out)
+        with pytest.raises(HowardError, match="backend was 'torch' there and is "
+                                                     "'openvino' now"):
+            _matte(clip, out, outputs="pha", resume=True, backend="openvino")
+        assert _digest(out) == before  # nothing lost
+
+    def test_unknown_backend_is_a_user_error(self, clip, tmp_path):
+        with pytest.raises(HowardError, match="backend must be one of"):
+            _matte(clip, tmp_path / "x", backend="tensorrt")
+        assert not (tmp_path / "x").exists()
