@@ -8,7 +8,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import HowardError
+from .errors import AlignmentError, HowardError
 
 
 def _friendly(fn):
@@ -128,9 +128,11 @@ def main(verbose):
               "(needs pip install 'howard[cluster]'; paths must be visible to every worker).")
 @click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
               help="Frames per cluster task (default: chosen from the clip and workers).")
+@click.option("--strict", is_flag=True, help="Exit non-zero (5) when the plate does not seem "
+              "to show the same place as the subject (the matte is still written).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
-def matte(subject, plate, out, quiet, outputs, bit_depth, backbone_scale, **options):
+def matte(subject, plate, out, quiet, strict, outputs, bit_depth, backbone_scale, **options):
     """Matte SUBJECT against the clean PLATE into the folder OUT.
 
     SUBJECT and PLATE are each a video file, a folder of images, a printf pattern
@@ -149,6 +151,11 @@ def matte(subject, plate, out, quiet, outputs, bit_depth, backbone_scale, **opti
         click.echo(f"howard: {summary['processed']} of {summary['frames']} frames in "
                    f"{summary['seconds']:.1f} s{fps}{resumed}; {summary['fallback_frames']} "
                    f"alignment fallbacks; wrote {summary['output']}", err=True)
+    for text in summary.get("warnings") or ():
+        click.echo(f"howard: warning: {text}", err=True)
+    if strict and summary.get("warnings"):
+        raise AlignmentError("--strict: the plate did not match the subject (see the warning "
+                             "above and howard.json); the matte was written all the same")
 
 
 @main.command()

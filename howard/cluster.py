@@ -19,6 +19,7 @@ import os
 import time
 from typing import Dict, List, Optional, Tuple
 
+from .align.sanity import plate_warning
 from .errors import HowardError
 from .io import media, recomposite
 from .io.outputs import OutputFolder
@@ -203,6 +204,11 @@ class ShotRun:
         for path in list(parts.glob("*")) if parts.is_dir() and status == "complete" else []:
             path.unlink()
         summary = self.summary()
+        if status == "complete":
+            text = plate_warning(folder.alignment_records())
+            summary["warnings"] = [text] if text else []
+            if text:
+                meta["warnings"] = summary["warnings"]
         if status == "complete" and self.settings.videos:
             fps = (meta.get("inputs") or {}).get("subject_fps") or 25.0
             meta["videos"] = recomposite.encode_videos(

@@ -40,6 +40,7 @@ from .io import media, recomposite
 from .frame_output import Backdrop, frame_images, network_outputs, subject_mask, to_uint
 from .io.outputs import OutputFolder
 from .align.aligner import PlateAligner
+from .align.sanity import plate_warning
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, recorded_setting,
                        settings_digest)
@@ -312,6 +313,9 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         if plate_pool is not None:
             plate_pool.shutdown(wait=False, cancel_futures=True)
         seconds = time.perf_counter() - started
+        warnings = _plate_warnings(folder) if status == "complete" and not chunk else []
+        if warnings:
+            meta["warnings"] = warnings
         meta.update(status=status, frames_done=folder.first_unfinished(),
                     seconds=round(seconds, 3), fallback_frames=fallbacks,
                     written=max(0, done - keep), warmup_frames=keep - start)
@@ -320,7 +324,15 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     return {"output": str(folder.root), "frames": n_subject, "processed": processed,
             "resumed_at": keep, "warmup_frames": keep - start, "seconds": round(seconds, 3),
             "fps": round(processed / seconds, 3) if seconds > 0 else None,
-            "fallback_frames": fallbacks, "device": str(dev)}
+            "fallback_frames": fallbacks, "device": str(dev), "warnings": warnings}
+
+
+def _plate_warnings(folder: OutputFolder) -> list:
+    """The run's warnings about its plate (see :mod:`howard.align.sanity`), logged."""
+    text = plate_warning(folder.alignment_records())
+    if text:
+        log.info("%s", text)
+    return [text] if text else []
 
 
 def _runtime(settings: Settings, dev, old: Optional[Dict]) -> Tuple[str, str]:

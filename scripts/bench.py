@@ -262,7 +262,8 @@ def main(argv=None):
                 for kind in args.runs.split(","):
                     if kind == "published" and "published" in _done(columns):
                         continue  # the same torch run for every column
-                    runs[kind] = _spawn(kind, args, subject, plate, tmp / kind)
+                    runs[kind] = _spawn(kind, args, subject, plate,
+                                        tmp / f"{name.replace(' ', '-')}-{kind}")
                     print(f"{name} {kind}: {runs[kind]}", file=sys.stderr)
     report(args, columns, (w, h))
 

@@ -64,6 +64,7 @@ from howard.errors import HowardError
 from howard.net.infer import Matter, configure_threads, pad_to_multiple, select_device
 from howard.pipeline import auto_backbone_scale, auto_sample_pixels
 from howard.settings import parse_backbone_scale
+from howard.net.openvino_backend import resolve_backend, resolve_precision
 from howard.net.weights import find_weights, load_model
 
 METHODS = {
@@ -287,6 +288,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                         f"figure) and the held-out {', '.join(FAMILIES)}")
     p.add_argument("--temporal", choices=("on", "off"), default=None,
                    help="howard's temporal step (default: as howard matte does)")
+    p.add_argument("--backend", choices=("auto", "openvino", "torch"), default="auto",
+                   help="the network's runtime, for howard and the other network rows "
+                        "(default: as howard matte does)")
+    p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
+                   help="OpenVINO's arithmetic (default: as howard matte does)")
     p.add_argument("--light", choices=LIGHTS, default="normal",
                    help="normal, or dim: the same clips at 5-15%% exposure with high-ISO noise")
     args = p.parse_args(argv)
@@ -307,7 +313,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if bad or not families:
         p.error(f"unknown subject family {(bad or [''])[0]!r}; choose from person, "
                 f"{', '.join(FAMILIES)}")
-    args.matte_extra = {} if args.temporal is None else {"temporal": args.temporal}
+    args.matte_extra = {"backend": args.backend, "precision": args.precision}
+    if args.temporal is not None:
+        args.matte_extra["temporal"] = args.temporal
     sets = {f: evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size,
                               args.zoom, f, args.light) for f in families}
     h, w = args.size
@@ -322,7 +330,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     model = load_model(args.weights, refine=True, device=dev,
                        backbone_scale=scale, sample_pixels=pixels,
                        uncertain=args.refine_uncertain)
-    matter = Matter(model, dev)
+    backend = resolve_backend(args.backend, dev)
+    precision = resolve_precision(args.precision) if backend == "openvino" else "auto"
+    matter = Matter(model, dev, backend=backend, precision=precision)
     everything = [(c.name if f == "person" else f"{f}-{c.name}", t)
                   for f, clips in sets.items() for c in clips for t in range(args.frames)]
     picks = np.linspace(0, len(everything) - 1, args.sheet_rows + 2)[1:-1]
@@ -368,7 +378,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "sample_pixels": pixels,
                            "refine_uncertain": args.refine_uncertain, "methods": methods,
                            "subjects": families, "light": args.light,
-                           "temporal": args.temporal,
+                           "temporal": args.temporal, "backend": matter.backend,
+                           "precision": matter.precision,
                            "difference_key": {"low": baselines.KEY_LOW,
                                               "high": baselines.KEY_HIGH,
                                               "blur": baselines.KEY_BLUR}},
