@@ -18,7 +18,6 @@ medium shots (``--zoom 2.5``), and gradient error in the unknown band by 12 %, 1
 removed the blocky steps there. ``uncertain=0`` is the published rule.
 """
 
-import math
 from typing import Tuple
 
 import torch
@@ -155,9 +154,14 @@ class Refiner(nn.Module):
         return out[:, :1], out[:, 1:]
 
     def _refine_gather(self, src, bgr, pha, fgr, hid, idx):
-        """Same result as :meth:`_refine_reference` without padded, concatenated copies of the
-        half- and full-resolution tensors: windows are gathered from channels-last views and the
-        zero padding is applied as a mask."""
+        """Same result as :meth:`_refine_reference` without padded copies of the half- and
+        full-resolution tensors: windows are gathered from channels-last views and the zero
+        padding is applied as a mask.
+
+        The half-resolution inputs are made whole, then gathered: the windows of neighbouring
+        cells overlap (8x8 windows around 2x2 cells), so resizing them one by one did more
+        work than resizing the frame once. Halving an even-sized frame bilinearly
+        (align_corners=False) averages each 2x2 block, which ``avg_pool2d`` does cheaper."""
         H, W = src.shape[2:]
         cl = torch.channels_last
         coarse = F.interpolate(torch.cat([pha, fgr], dim=1).contiguous(memory_format=cl),
@@ -167,12 +171,15 @@ class Refiner(nn.Module):
             return coarse[:, :1], coarse[:, 1:]
         pad1 = 3 if self.kernel_size == 3 else 0
         half = (H // 2, W // 2)
-        x = torch.cat([hid, pha, fgr], dim=1).contiguous(memory_format=cl)
-        x = torch.cat([gather_resized(t, idx, 2, pad1, half) for t in (x, src, bgr)], dim=1)
+        src_bgr = torch.cat([src, bgr], dim=1).contiguous(memory_format=cl)
+        y = F.avg_pool2d(src_bgr, 2) if H % 2 == 0 and W % 2 == 0 else \
+            F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
+        x = F.interpolate(torch.cat([hid, pha, fgr], dim=1).contiguous(memory_format=cl), half,
+                          mode="bilinear", align_corners=False)
+        x = gather_windows(torch.cat([x, y], dim=1).contiguous(memory_format=cl), idx, 2, pad1)
         x = upsample2x_nearest(self._stage1(x))
         pad2 = 2 if self.kernel_size == 3 else 0
-        y = [gather_windows(t, idx, 4, pad2) for t in (src, bgr)]
-        x = self._stage2(torch.cat([x] + y, dim=1))
+        x = self._stage2(torch.cat([x, gather_windows(src_bgr, idx, 4, pad2)], dim=1))
         scatter_cells(coarse, x, idx)
         return coarse[:, :1], coarse[:, 1:]
 
@@ -261,65 +268,3 @@ def upsample2x_nearest(x: torch.Tensor) -> torch.Tensor:
     """Nearest-neighbour 2x upsampling of small (P,C,h,w) patches (cheaper than interpolate)."""
     p, c, h, w = x.shape
     return x[:, :, :, None, :, None].expand(p, c, h, 2, w, 2).reshape(p, c, 2 * h, 2 * w)
-
-
-def _axis_weights(cells: torch.Tensor, size: int, padding: int, n_out: int, n_in: int):
-    """Bilinear resampling weights along one axis for windows around cells.
-
-    Output coordinates ``r = cell*size - padding + 0..win-1`` on an ``n_out`` grid are
-    resampled from an ``n_in`` grid the way ``F.interpolate(mode="bilinear",
-    align_corners=False)`` does (source ``(r + 0.5) * n_in / n_out - 0.5``, clamped at 0);
-    coordinates outside ``[0, n_out)`` get zero weight (the zero padding).
-
-    Returns:
-        ``start`` (P,) first source index of each window, and ``weights`` (P,win,K) over the
-        K source indices ``start .. start+K-1``.
-    """
-    win = size + 2 * padding
-    scale = n_in / n_out
-    k = int(math.ceil((win - 1) * scale)) + 2
-    r = cells[:, None] * size - padding + torch.arange(win, device=cells.device)
-    src = ((r.float() + 0.5) * scale - 0.5).clamp(min=0)
-    i0 = src.floor().long().clamp(max=n_in - 1)
-    lam = src - i0.float()
-    i1 = torch.where(i0 < n_in - 1, i0 + 1, i0)
-    valid = ((r >= 0) & (r < n_out)).float()
-    start = torch.where(valid.bool(), i0, torch.full_like(i0, n_in)).min(dim=1).values
-    start = start.clamp(max=n_in - 1)
-    weights = torch.zeros(len(cells), win, k, device=cells.device)
-    weights.scatter_add_(2, (i0 - start[:, None]).clamp(0, k - 1)[..., None],
-                         ((1 - lam) * valid)[..., None])
-    weights.scatter_add_(2, (i1 - start[:, None]).clamp(0, k - 1)[..., None],
-                         (lam * valid)[..., None])
-    return start, weights
-
-
-def gather_resized(x: torch.Tensor, idx, size: int, padding: int, out_hw) -> torch.Tensor:
-    """Windows around cells of ``x`` bilinearly resized to ``out_hw``, without resizing all of x.
-
-    Equals ``crop_patches(F.interpolate(x, out_hw, mode="bilinear", align_corners=False), idx,
-    size, padding)`` up to float rounding, at the cost of the windows alone.
-
-    Args:
-        x: (B,C,h,w), ideally channels-last.
-        idx: (batch, row, col) of the chosen cells on the ``out_hw`` grid / ``size``.
-        size, padding: cell side and zero padding on the ``out_hw`` grid.
-        out_hw: (H', W') the size ``x`` is resized to.
-
-    Returns:
-        (P,C,win,win) channels-last patches.
-    """
-    b, c, h, w = x.shape
-    y0, wy = _axis_weights(idx[1], size, padding, out_hw[0], h)
-    x0, wx = _axis_weights(idx[2], size, padding, out_hw[1], w)
-    p, win, k = wy.shape
-    ky, kx = wy.shape[2], wx.shape[2]
-    rows = (y0[:, None] + torch.arange(ky, device=x.device)).clamp(max=h - 1)
-    cols = (x0[:, None] + torch.arange(kx, device=x.device)).clamp(max=w - 1)
-    flat = (idx[0][:, None, None] * h + rows[:, :, None]) * w + cols[:, None, :]
-    table = x.permute(0, 2, 3, 1).reshape(-1, c)
-    g = table.index_select(0, flat.reshape(-1)).view(p, ky, kx * c).to(wy.dtype)
-    t = torch.bmm(wy, g).view(p * win, kx, c)  # rows resampled: (P*win, Kx, C)
-    wx_rep = wx[:, None].expand(p, win, win, kx).reshape(p * win, win, kx)
-    out = torch.bmm(wx_rep, t).view(p, win, win, c)  # (P, win_y, win_x, C)
-    return out.to(x.dtype).permute(0, 3, 1, 2)
