@@ -111,7 +111,8 @@ class Runner:
         env["PYTHONPATH"] = os.pathsep.join(
             [_package_root()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         with open(folder / "worker.log", "ab") as logfile:
-            proc = subprocess.Popen([sys.executable, "-m", "howard.serve.worker", str(folder)],
+            proc = subprocess.Popen([sys.executable, "-m", "howard.serve.worker", str(folder),
+                                     str(os.getpid())],
                                     stdin=subprocess.DEVNULL, stdout=logfile,
                                     stderr=subprocess.STDOUT, env=env, cwd=str(folder))
         log.info("job %s: worker %d started", job_id, proc.pid)

@@ -124,10 +124,30 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _die_with(server_pid: int) -> None:
+    """Have Linux send SIGTERM to this process when the server dies, so that a server killed
+    outright leaves no worker writing into a job the next server continues."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+    if os.getppid() != server_pid:  # it died before that was set
+        raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    """``JOB_FOLDER [SERVER_PID]``: run the job; stop when the server (if given) is gone."""
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
+    if len(argv) > 1:
+        try:
+            _die_with(int(argv[1]))
+        except KeyboardInterrupt:
+            return 130
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     return run(Path(argv[0]))
 
