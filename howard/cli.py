@@ -212,7 +212,7 @@ def composite(out, background, mode, space, video, quiet):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but 127.0.0.1 lets other machines upload "
               "and run jobs.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
               help="Port to listen on.")
 @click.option("--data", default="howard-jobs", show_default=True,
               type=click.Path(file_okay=False),
@@ -239,7 +239,8 @@ def serve(host, port, data, max_upload_mb, jobs):
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"howard: warning: listening on {host}: anyone who can reach it can upload "
                    f"files and run jobs", err=True)
-    click.echo(f"howard: serving http://{host}:{port}/ (jobs in {os.path.abspath(data)}); "
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"howard: serving http://{shown}:{port}/ (jobs in {os.path.abspath(data)}); "
                f"Ctrl-C stops", err=True)
     run_server(host=host, port=port, data=data, max_upload_mb=max_upload_mb, jobs=jobs)
 
