@@ -1,6 +1,7 @@
 """The page of ``howard serve`` in a real headless Chromium (Playwright), against a real server
 (``python -m howard serve`` on a free 127.0.0.1 port): an upload mattes the bundled sample to
-the end, a text file is refused on the page, a running job is cancelled.
+the end; a text file and an upload over the limit are refused on the page; a running job is
+cancelled.
 
 Set ``HOWARD_SERVE_SCREENSHOTS=FOLDER`` to keep the screenshots taken mid-run and at the end
 (the README's picture is the latter, as JPEG).
@@ -84,6 +85,19 @@ def test_text_file_is_refused_on_the_page(page, tmp_path):
     assert error.text_content().startswith("subject: 'notes.txt' is not a video or image")
     assert page.is_hidden("#job")
     assert page.is_visible("#no-jobs")
+
+
+def test_upload_over_the_limit_is_refused_on_the_page(browser, tmp_path):
+    with running_server(tmp_path / "data", "--max-upload-mb", "1") as url:
+        page = browser.new_page()
+        try:
+            page.goto(url)
+            _start(page, DATA / "subject.mp4", DATA / "plate.mp4")  # 1.1 MB together
+            error = page.wait_for_selector("#form-error:not([hidden])")
+            assert error.text_content().startswith("the upload is over this server's limit "
+                                                   "of 1 MB for one job")
+        finally:
+            page.close()
 
 
 def test_cancel_a_running_job(page, server):
