@@ -20,6 +20,37 @@ DATA = ROOT / "data"
 SIZE = (180, 320)  # (h, w) of the small clips
 
 
+def make_media(root: Path, n_subject: int) -> Path:
+    """Small uploads in ``root``: subject.mp4 (``n_subject`` frames) and plate.mp4 (2 more) at
+    320x180, a square still, a text file, a text file named .png, an empty file."""
+    small_clip(DATA / "subject.mp4", n_subject, root / "subject.mp4")
+    small_clip(DATA / "plate.mp4", n_subject + 2, root / "plate.mp4")
+    cv2.imwrite(str(root / "square.png"), np.full((SIZE[0], SIZE[0], 3), 90, np.uint8))
+    (root / "notes.txt").write_text("not a video\n")
+    (root / "fake.png").write_text("not a png either\n")
+    (root / "empty.mp4").write_bytes(b"")
+    return root
+
+
+def client_for(data, **options):
+    """A TestClient of a new app on the folder ``data``; jobs run only inside ``with``."""
+    from fastapi.testclient import TestClient
+
+    from howard.serve.app import create_app
+
+    return TestClient(create_app(data, **options), base_url="http://127.0.0.1")
+
+
+def post(client, media: Path, subject="subject.mp4", plate="plate.mp4", background=None,
+         **fields):
+    """POST a job made of files in ``media`` and ``fields``; the response."""
+    files = [("subject", (subject, (media / subject).read_bytes())),
+             ("plate", (plate, (media / plate).read_bytes()))]
+    if background:
+        files.append(("background", (background, (media / background).read_bytes())))
+    return client.post("/api/jobs", files=files, data=fields)
+
+
 def small_clip(src: Path, n: int, path: Path) -> Path:
     """The first ``n`` frames of ``src`` at 320x180, as an H.264 .mp4."""
     frames = [cv2.resize(f, SIZE[::-1], interpolation=cv2.INTER_AREA)

@@ -1,5 +1,6 @@
 """The JSON API of ``howard serve`` (FastAPI's TestClient; the jobs run in real worker
-processes): every endpoint, every error path, a cancel, and a restart in the middle of a job."""
+processes): every endpoint, a finished job's files, a failed job, a cancel, and a restart in the
+middle of a job (the form's errors are in test_serve_errors.py)."""
 
 import json
 import os
@@ -11,11 +12,9 @@ import pytest
 pytest.importorskip("fastapi", reason="needs the web extra: pip install -e '.[web]'")
 pytest.importorskip("httpx", reason="needs httpx (the test extra)")
 
-from fastapi.testclient import TestClient  # noqa: E402
-
 from howard.io import encode  # noqa: E402
-from howard.serve.app import create_app  # noqa: E402
-from serve_helpers import DATA, SIZE, rgba_frames_of_zip, small_clip, wait_job  # noqa: E402
+from serve_helpers import (DATA, SIZE, client_for, make_media, post,  # noqa: E402
+                           rgba_frames_of_zip, wait_job)
 
 N_SUB = 6
 JOB = {"outputs": "zip,mov,webm,mp4", "background_colour": "#ff0000", "window": "1"}
@@ -23,32 +22,13 @@ JOB = {"outputs": "zip,mov,webm,mp4", "background_colour": "#ff0000", "window": 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
-    root = tmp_path_factory.mktemp("media")
-    small_clip(DATA / "subject.mp4", N_SUB, root / "subject.mp4")
-    small_clip(DATA / "plate.mp4", N_SUB + 2, root / "plate.mp4")
-    cv2.imwrite(str(root / "square.png"), np.full((SIZE[0], SIZE[0], 3), 90, np.uint8))
-    (root / "notes.txt").write_text("not a video\n")
-    (root / "fake.png").write_text("not a png either\n")
-    (root / "empty.mp4").write_bytes(b"")
-    return root
-
-
-def _client(data, **options):
-    return TestClient(create_app(data, **options), base_url="http://127.0.0.1")
+    return make_media(tmp_path_factory.mktemp("media"), N_SUB)
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    with _client(tmp_path_factory.mktemp("serve")) as c:
+    with client_for(tmp_path_factory.mktemp("serve")) as c:
         yield c
-
-
-def _post(client, media, subject="subject.mp4", plate="plate.mp4", background=None, **fields):
-    files = [("subject", (subject, (media / subject).read_bytes())),
-             ("plate", (plate, (media / plate).read_bytes()))]
-    if background:
-        files.append(("background", (background, (media / background).read_bytes())))
-    return client.post("/api/jobs", files=files, data=fields)
 
 
 def _get(client):
@@ -62,7 +42,7 @@ def _get(client):
 @pytest.fixture(scope="module")
 def finished(client, media):
     """A job with every output over a red background, run to the end."""
-    r = _post(client, media, **JOB)
+    r = post(client, media, **JOB)
     assert r.status_code == 201, r.text
     job = wait_job(_get(client), r.json()["id"])
     assert job["state"] == "done", job
@@ -146,85 +126,8 @@ class TestFinishedJob:
             assert "has no file" in r.json()["detail"] or "Not Found" in r.json()["detail"]
 
 
-BAD = [  # (what is posted, status, words of the answer)
-    ({"subject": "notes.txt"}, 400, "subject: 'notes.txt' is not a video or image"),
-    ({"plate": "fake.png"}, 400, "cannot decode image 'fake.png'"),
-    ({"subject": "empty.mp4"}, 400, "the subject file 'empty.mp4' is empty"),
-    ({"plate": "square.png"}, 400, "the plate is 180x180 (aspect 1.000) but the subject is "
-                                   "320x180"),
-    ({"background": "notes.txt", "background_colour": ""}, 400,
-     "'notes.txt' is not a video or image"),
-    ({"colour-grade": "warm"}, 400, "unknown option 'colour-grade'; howard matte's options"),
-    ({"--window": "-1"}, 400, "option window: -1 is not in the range x>=0"),
-    ({"backbone-scale": "2"}, 400, "option backbone-scale: a base-pass scale must be in"),
-    ({"resume": "true"}, 400, "option 'resume' cannot be set here"),
-    ({"weights": "../../etc/secret.pth"}, 400, "option weights: give the name of a checkpoint"),
-    ({"outputs": "zip,gif"}, 400, "unknown output 'gif'"),
-    ({"outputs": ""}, 400, "choose at least one output"),
-    ({"outputs": "mp4", "background_colour": "none"}, 400,
-     "the mp4 output is the subject over a new background"),
-    ({"background_colour": "#12345"}, 400, "background_colour '#12345' is not a colour"),
-    ({"background": "plate.mp4"}, 400, "give the background as a file or as "
-                                       "background_colour, not both"),
-]
-
-
-class TestBadInput:
-    @pytest.mark.parametrize("fields, status, words", BAD,
-                             ids=[w.split(" ")[0] + str(i) for i, (_, _, w) in enumerate(BAD)])
-    def test_refused_in_one_line(self, client, media, fields, status, words):
-        fields = dict(fields)
-        files = {k: fields.pop(k) for k in ("subject", "plate", "background") if k in fields}
-        fields.setdefault("background_colour", "#00b140")
-        fields.setdefault("outputs", "zip")
-        before = len(client.get("/api/jobs").json()["jobs"])
-        r = _post(client, media, **files, **fields)
-        assert r.status_code == status, r.text
-        detail = r.json()["detail"]
-        assert words in detail
-        assert "\n" not in detail and "Traceback" not in detail and "/jobs/" not in detail
-        assert len(client.get("/api/jobs").json()["jobs"]) == before
-        assert not any(client.app.state.store.staging.iterdir())
-
-    def test_missing_plate(self, client, media):
-        r = client.post("/api/jobs", files={"subject": ("s.mp4", b"x")})
-        assert r.status_code == 400 and r.json()["detail"].startswith("plate:")
-
-    def test_upload_over_the_limit(self, tmp_path, media):
-        with _client(tmp_path / "small", max_upload_mb=1) as c:
-            r = c.post("/api/jobs", files={"subject": ("big.mp4", os.urandom(1_200_000)),
-                                           "plate": ("plate.mp4", b"x")})
-            assert r.status_code == 413
-            assert "over this server's limit of 1 MB" in r.json()["detail"]
-            assert c.get("/api/jobs").json()["jobs"] == []
-
-    def test_other_sites_are_refused(self, client, media):
-        r = client.post("/api/jobs", headers={"Origin": "http://example.com"},
-                        files={"subject": ("s.mp4", b"x"), "plate": ("p.mp4", b"x")})
-        assert r.status_code == 403 and "example.com" in r.json()["detail"]
-        r = client.get("/api/jobs", headers={"Host": "rebound.example.com"})
-        assert r.status_code == 400
-
-    @pytest.mark.parametrize("path", ["/api/jobs/0123456789abcdef", "/api/jobs/..",
-                                      "/api/jobs/..%2F..%2Fjobs", "/api/jobs/%2e%2e/preview",
-                                      "/api/jobs/0123456789abcdef/preview",
-                                      "/api/jobs/0123456789abcdef/files/rgba.zip"])
-    def test_no_such_job(self, client, path):
-        r = client.get(path)
-        assert r.status_code == 404
-        assert "no job" in r.json()["detail"] or "abcdef" not in path
-
-    def test_names_that_are_not_ids_never_reach_the_disk(self, client, finished):
-        store = client.app.state.store
-        assert store.folder(finished["id"]) == store.jobs / finished["id"]
-        for name in ("..", "../jobs", "/etc", finished["id"] + "/..", finished["id"].upper(),
-                     "", None):
-            assert store.folder(name) is None and store.get(name) is None
-        assert client.delete("/api/jobs/0123456789abcdef").status_code == 404
-
-
 def test_failed_job_reports_its_error_then_is_removed(client, media):
-    r = _post(client, media, outputs="zip", weights="no-such-weights")
+    r = post(client, media, outputs="zip", weights="no-such-weights")
     assert r.status_code == 201
     job_id = r.json()["id"]
     job = wait_job(_get(client), job_id)
@@ -267,14 +170,14 @@ def test_restart_continues_a_job_to_the_same_files(tmp_path, media, finished, cl
     """The server is stopped in the middle of a job and started again on the same folder:
     the job continues where it stopped and ends with the same bytes as one never stopped."""
     data = tmp_path / "data"
-    with _client(data) as first:
-        job_id = _post(first, media, **JOB).json()["id"]
+    with client_for(data) as first:
+        job_id = post(first, media, **JOB).json()["id"]
         wait_job(_get(first), job_id, test=lambda j: j["done"] >= 2)
     record = json.loads((data / "jobs" / job_id / "job.json").read_text())
     assert record["state"] == "running"  # left for the next server to continue
     done_before = len(list((data / "jobs" / job_id / "out" / "rgba").glob("*.png")))
     assert 2 <= done_before < N_SUB
-    with _client(data) as second:
+    with client_for(data) as second:
         job = wait_job(_get(second), job_id)
         assert job["state"] == "done", job
         meta = json.loads((data / "jobs" / job_id / "out" / "howard.json").read_text())
@@ -292,8 +195,8 @@ def test_restart_continues_a_job_to_the_same_files(tmp_path, media, finished, cl
 
 def test_queued_job(tmp_path, media):
     """Without its lifespan (no ``with``) the app runs no jobs: a job stays queued."""
-    c = _client(tmp_path / "d")
-    job_id = _post(c, media, outputs="zip").json()["id"]
+    c = client_for(tmp_path / "d")
+    job_id = post(c, media, outputs="zip").json()["id"]
     job = c.get(f"/api/jobs/{job_id}").json()
     assert job["state"] == "queued" and job["done"] == 0 and job["frames"] is None
     r = c.get(f"/api/jobs/{job_id}/preview")
