@@ -1,7 +1,8 @@
 """The Python entry point: :func:`matte` takes the same options as ``howard matte``."""
 
-from typing import Dict, Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
+from .errors import HowardError
 from .pipeline import Settings, run
 
 
@@ -20,7 +21,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           progress: bool = True, workers: Optional[int] = None,
           threads: Optional[int] = None, command: Optional[str] = None,
           scheduler: Optional[str] = None, chunk_frames: Optional[int] = None,
-          temporal: str = "off", backend: str = "auto", precision: str = "auto") -> Dict:
+          temporal: str = "off", backend: str = "auto", precision: str = "auto",
+          on_progress: Optional[Callable[[Dict], None]] = None) -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -75,6 +77,11 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
             installed, torch otherwise and on a GPU). A resumed run keeps its run's choice.
         precision: OpenVINO's arithmetic: ``f32``, ``bf16`` (CPUs with bf16 units) or
             ``auto`` (see the README).
+        on_progress: called in the calling thread after every batch of frames with a dict:
+            ``stage`` (``'matte'``, then ``'videos'`` while the videos are encoded), ``done``
+            and ``frames`` (frames finished, resumed ones included, and in all), ``fps`` (of
+            this run), ``seconds_left`` and ``fallbacks`` (the batch's alignment fallbacks as
+            ``{"frame", "reason"}``). Not with ``scheduler``.
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
@@ -90,13 +97,17 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         composite_space=composite_space, videos=videos, temporal=temporal, backend=backend,
         precision=precision)
     if scheduler is not None:  # frame ranges on a Dask cluster (the optional extra)
+        if on_progress is not None:
+            raise HowardError("on_progress reports a run on this machine; leave out the "
+                              "scheduler to use it")
         from .batch import matte_on_cluster
         return matte_on_cluster(subject, plate, out, settings, scheduler=scheduler,
                                 chunk_frames=chunk_frames, device=device,
                                 overwrite=overwrite, resume=resume, progress=progress,
                                 workers=workers, threads=threads, command=command)
     return run(subject, plate, out, settings, device=device, overwrite=overwrite, resume=resume,
-               progress=progress, workers=workers, threads=threads, command=command)
+               progress=progress, workers=workers, threads=threads, command=command,
+               on_progress=on_progress)
 
 
 def make_settings(*, outputs: Union[str, Sequence[str]] = ("rgba",),

@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import os
 import shlex
 import sys
 
@@ -219,6 +220,43 @@ def composite(out, background, mode, space, video, quiet):
     if not quiet:
         click.echo(f"howard: composited {summary['frames']} frames into {summary['output']}"
                    + (f" and {summary['video']}" if summary["video"] else ""), err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but 127.0.0.1 lets other machines upload "
+              "and run jobs.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port to listen on.")
+@click.option("--data", default="howard-jobs", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Folder for the jobs (uploads and outputs); jobs found there continue.")
+@click.option("--max-upload-mb", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Largest upload, all of a job's files together, in MB.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Jobs matted at once, each in its own process.")
+@_friendly
+def serve(host, port, data, max_upload_mb, jobs):
+    """Serve a web page and a JSON API that matte uploaded clips (needs the web extra).
+
+    Open http://127.0.0.1:8000/ (the page) or see http://127.0.0.1:8000/docs (the API).
+    """
+    from .serve import INSTALL_HINT, WEB_EXTRA
+
+    try:
+        from .serve.app import serve as run_server
+    except ImportError as e:
+        if (e.name or "").split(".")[0] not in WEB_EXTRA:
+            raise
+        click.echo(f"howard: error: {INSTALL_HINT}", err=True)
+        sys.exit(1)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"howard: warning: listening on {host}: anyone who can reach it can upload "
+                   f"files and run jobs", err=True)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"howard: serving http://{shown}:{port}/ (jobs in {os.path.abspath(data)}); "
+               f"Ctrl-C stops", err=True)
+    run_server(host=host, port=port, data=data, max_upload_mb=max_upload_mb, jobs=jobs)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -147,7 +147,8 @@ def _restore_temporal(folder: OutputFolder, board: MaskBoard, smoother: Temporal
 def run(subject_path, plate_path, out, settings: Settings, *, device=None, overwrite=False,
         resume=False, progress=True, workers: Optional[int] = None,
         threads: Optional[int] = None, command: Optional[str] = None,
-        chunk: Optional[Chunk] = None) -> Dict:
+        chunk: Optional[Chunk] = None,
+        on_progress: Optional[Callable[[Dict], None]] = None) -> Dict:
     """Matte ``subject_path`` against ``plate_path`` into the folder ``out``.
 
     Every check that can fail on user input (inputs, weights, output folder) runs before the
@@ -257,7 +258,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                                on_cpu)),
         threading.Thread(target=_render_plates, daemon=True, name="howard-render",
                          args=(aligner, chosen_q, out_q, stop, on_cpu))]
-    bar = Progress(progress, end, start)
+    bar = Progress(progress, end, start, callback=on_progress)
     started, fallbacks, done = time.perf_counter(), 0, start
     status = "interrupted"
     cv_threads = cv2.getNumThreads()
@@ -280,18 +281,19 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 meta["base_pass"] = base_pass
                 media.atomic_write_text(meta_path, json.dumps(meta, indent=2))
             if len(batch) == settings.batch_size:
-                fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                          backdrop, keep, smoother)
-                done += len(batch)
-                bar.update(len(batch))
+                new = _matte_batch(batch, matter, settings, writer, board, align_log,
+                                   backdrop, keep, smoother)
+                fallbacks, done = fallbacks + len(new), done + len(batch)
+                bar.update(len(batch), fallbacks=new)
                 batch = []
         if batch:
-            fallbacks += _matte_batch(batch, matter, settings, writer, board, align_log,
-                                      backdrop, keep, smoother)
-            done += len(batch)
-            bar.update(len(batch))
+            new = _matte_batch(batch, matter, settings, writer, board, align_log,
+                               backdrop, keep, smoother)
+            fallbacks, done = fallbacks + len(new), done + len(batch)
+            bar.update(len(batch), fallbacks=new)
         writer.close()
         if settings.videos and not chunk:
+            bar.report("videos")
             meta["videos"] = recomposite.encode_videos(
                 folder, settings.videos, n_subject, subject.fps or 25.0,
                 subject_path if settings.composite_mode == "over" else None)
@@ -378,16 +380,17 @@ def _inline(subject, aligner, start, end, lag, board):
 
 
 def _matte_batch(batch, matter, settings, writer, board, align_log,
-                 backdrop, keep: int = 0, smoother=None) -> int:
+                 backdrop, keep: int = 0, smoother=None) -> List[Dict]:
     """Matte ``batch``; frames from ``keep`` on are written and logged (earlier ones are a
-    chunk's warm-up: their masks only). Returns the number of fallback frames written."""
+    chunk's warm-up: their masks only). Returns the fallback frames written, as
+    ``{"frame", "reason"}``."""
     if len(batch) == 1:  # a view, not a copy: two full frames less to move per frame
         src, bgr = batch[0][1][None], batch[0][2].bgr[None]
     else:
         src = np.stack([frame for _, frame, _ in batch])
         bgr = np.stack([a.bgr for _, _, a in batch])
     out = matter(src, bgr, network_outputs(settings.outputs))
-    fallbacks = 0
+    fallbacks = []
     for i, (index, frame, result) in enumerate(batch):
         one = {k: v[i] for k, v in out.items()}
         state = None
@@ -404,7 +407,8 @@ def _matte_batch(batch, matter, settings, writer, board, align_log,
             settings.composite_space)
         record = {"frame": index, **result.to_json()}
         align_log.write(json.dumps(record) + "\n")
-        fallbacks += bool(result.fallback)
+        if result.fallback:
+            fallbacks.append({"frame": index, "reason": result.reason})
         writer.submit(index, images, mask, state)
     align_log.flush()
     return fallbacks

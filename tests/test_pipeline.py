@@ -257,6 +257,18 @@ class TestCompositeOutputs:
         expect = straight[..., :3].astype(np.float32) * straight[..., 3:] / 255
         assert np.abs(pre[..., :3] - expect).max() <= 1
 
+    def test_progress_callback(self, clip, tmp_path):
+        events = []
+        _matte(clip, tmp_path / "p", videos="mov", on_progress=events.append)
+        matte = [e for e in events if e["stage"] == "matte"]
+        assert [e["done"] for e in matte] == list(range(1, N_SUB + 1))
+        assert all(e["frames"] == N_SUB and e["fps"] > 0 and e["fallbacks"] == []
+                   for e in matte)
+        assert matte[-1]["seconds_left"] == 0
+        assert events[-1]["stage"] == "videos" and events[-1]["done"] == N_SUB
+        with pytest.raises(howard.errors.HowardError, match="scheduler"):
+            _matte(clip, tmp_path / "q", scheduler="local:1", on_progress=events.append)
+
     def test_com_needs_background(self, clip, tmp_path):
         from howard.errors import InputError
 
