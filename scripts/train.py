@@ -137,11 +137,16 @@ def evaluate(model, args, val, device, batch_size=4):
 
 
 def _train_mode(model, args):
-    """Training mode, except a frozen base keeps its batch-norm statistics fixed."""
+    """Training mode, except a frozen base keeps its batch-norm statistics fixed, and so does
+    every batch-norm layer with ``--freeze-bn``."""
     model.train()
     if getattr(args, "freeze_base", False):
         for name in ("backbone", "aspp", "decoder"):
             getattr(model, name).eval()
+    if getattr(args, "freeze_bn", False):
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
 
 
 def save_state(path, model, optimizer, progress, args):
@@ -359,6 +364,9 @@ def main(argv=None):
     p.add_argument("--freeze-base", action="store_true",
                    help="refine stage: train only the refiner (much cheaper per sample)")
     p.add_argument("--lr-scale", type=float, default=1.0)
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="keep every batch-norm layer's running statistics as loaded (for "
+                        "fine-tuning with small batches, whose statistics are too noisy)")
     p.add_argument("--plain-figures", action="store_true",
                    help="procedural figures without faces, headwear and tattoos (as in the "
                         "validation and evaluation sets)")

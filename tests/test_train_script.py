@@ -90,3 +90,31 @@ def test_a_signal_to_the_whole_process_group_still_saves(tmp_path):
     assert "stopped at step" in out
     state = torch.load(run / "last.pth", map_location="cpu", weights_only=False)
     assert state["progress"]["step"] >= 2
+
+
+def test_freeze_bn_keeps_the_running_statistics(tmp_path):
+    """--freeze-bn: weights change, batch-norm running statistics stay as initialised."""
+    from howard.net.model import build_model
+    from howard.net.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    init = save_checkpoint(build_model("mobilenetv2", refine=True), tmp_path / "init.pth")
+    before = read_checkpoint(init)[0]
+
+    def after(run, *extra):
+        res = subprocess.run([sys.executable, str(SCRIPT), "--run", str(run), "--stage",
+                              "refine", "--init", str(init), "--crop", "96", "96",
+                              "--batch-size", "2", "--threads", "1", "--max-samples", "2",
+                              "--val-n", "1", "--val-size", "64", *extra],
+                             capture_output=True, text=True, timeout=240)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return torch.load(run / "last.pth", map_location="cpu", weights_only=False)["model"]
+
+    def moved(state, key):
+        return not torch.allclose(state[key].float(), before[key].float())
+
+    stats = [k for k in before if k.endswith("running_mean")]
+    frozen, free = after(tmp_path / "frozen", "--freeze-bn"), after(tmp_path / "free")
+    assert stats and not any(moved(frozen, k) for k in stats)
+    assert any(moved(free, k) for k in stats)  # without the flag they do move
+    assert moved(frozen, "refiner.conv1.weight")
