@@ -82,3 +82,21 @@ def test_auto_falls_back_to_torch_without_openvino(monkeypatch, caplog):
     assert len([r for r in caplog.records if "OpenVINO" in r.getMessage()]) == 1
     with pytest.raises(Exception, match="openvino package"):
         ovb.resolve_backend("openvino", torch.device("cpu"))
+
+
+def test_telemetry_is_kept_off(monkeypatch, tmp_path):
+    """Converting a model never starts OpenVINO's telemetry, even when its package was
+    imported before howard's backend was (as this test module's importorskip may do)."""
+    tm = pytest.importorskip("openvino_telemetry")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("telemetry was started")
+    monkeypatch.setattr(tm, "Telemetry", refuse)
+    ovb._import_openvino()
+    from openvino.tools.ovc import telemetry_utils
+    assert telemetry_utils.tm is not tm
+    model = _model(sample_pixels=2000)
+    src, bgr = _frames()
+    net = ovb.OpenVinoNet(infer.fuse_batchnorm(model), cache=tmp_path).install()
+    net(*(infer.Matter(model).to_tensor(x) for x in (src, bgr)))
+    assert ovb.STATS["converted"] >= 3

@@ -5,11 +5,13 @@ weights, precision and input size, and the converted graphs are cached on disk u
 of the weights' sha256, the input shapes, the precision and the OpenVINO version. A cache file
 that does not read back is rebuilt. The gathering and scattering of patches stays in torch.
 
-Telemetry is off: ``openvino_telemetry`` is kept from being imported (the converter then uses
-its own no-op stub), so nothing is sent anywhere.
+Telemetry is off. OpenVINO's model converter sends usage events unless a consent file says
+no; howard keeps ``openvino_telemetry`` from being imported and, should something have imported
+it already, points the converter at its own no-op stub, so nothing is sent anywhere.
 """
 
 import hashlib
+import importlib
 import logging
 import os
 import sys
@@ -40,6 +42,15 @@ def _import_openvino():
         import openvino
     except ImportError:
         return None
+    try:  # the converter's modules each bind the telemetry package as ``tm``: give them the
+        # stub, in case the real one was imported before the line above
+        from openvino.tools.ovc import telemetry_stub
+        for name in ("telemetry_utils", "utils", "convert_impl"):
+            module = importlib.import_module(f"openvino.tools.ovc.{name}")
+            if hasattr(module, "tm"):
+                module.tm = telemetry_stub
+    except ImportError:  # another layout of the package: its telemetry module is blocked
+        pass
     return openvino
 
 
