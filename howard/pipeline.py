@@ -214,7 +214,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         keep = start
         records = folder.read_alignment(start) if resume else []
         if records:
-            aligner.restore(records[-1])
+            aligner.restore(records[-1], records[-2] if len(records) > 1 else None)
         folder.reset_done(start if resume else 0)
 
     threads = infer.configure_threads(threads)
