@@ -20,7 +20,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           progress: bool = True, workers: Optional[int] = None,
           threads: Optional[int] = None, command: Optional[str] = None,
           scheduler: Optional[str] = None, chunk_frames: Optional[int] = None,
-          temporal: str = "off", backend: str = "auto", precision: str = "auto") -> Dict:
+          temporal: str = "off", backend: str = "auto", precision: str = "auto",
+          parallax: str = "off") -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -75,6 +76,9 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
             installed, torch otherwise and on a GPU). A resumed run keeps its run's choice.
         precision: OpenVINO's arithmetic: ``f32``, ``bf16`` (CPUs with bf16 units) or
             ``auto`` (see the README).
+        parallax: ``on`` corrects what the homography leaves between the aligned plate and
+            the frame's background (nearer or further things; :mod:`howard.align.parallax`)
+            by a smooth, bounded optical flow; ``off``: the homography alone.
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
@@ -88,7 +92,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         png_level=png_level, name_template=name_template, start_number=start_number,
         premultiply=premultiply, background=background, composite_mode=composite_mode,
         composite_space=composite_space, videos=videos, temporal=temporal, backend=backend,
-        precision=precision)
+        precision=precision, parallax=parallax)
     if scheduler is not None:  # frame ranges on a Dask cluster (the optional extra)
         from .batch import matte_on_cluster
         return matte_on_cluster(subject, plate, out, settings, scheduler=scheduler,

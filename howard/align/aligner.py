@@ -87,6 +87,8 @@ class Alignment:
         tried: per candidate ``[plate_index, inliers, residual or None]``.
         plate, busy: what :meth:`PlateAligner.render` still needs (the chosen plate frame
             at full size, the subject mask at scoring size); None once rendered.
+        parallax: mean length in px of the residual parallax correction applied to ``bgr``
+            (:func:`howard.align.parallax.correct_alignment`), None when off.
 
     Between :meth:`PlateAligner.choose` and :meth:`PlateAligner.render`, ``bgr``,
     ``valid``, ``gain`` and ``bias`` are None.
@@ -107,6 +109,7 @@ class Alignment:
     seconds: Optional[float] = None
     plate: Optional[np.ndarray] = field(default=None, repr=False)
     busy: Optional[np.ndarray] = field(default=None, repr=False)
+    parallax: Optional[float] = None  # mean residual correction in px (None: not applied)
 
     def to_json(self) -> dict:
         """Everything but the images, as plain JSON types (floats rounded)."""
@@ -118,6 +121,8 @@ class Alignment:
                "bias": [round(float(b), 4) for b in self.bias],
                "valid": round(float(self.valid.mean()), 4), "refined": bool(self.refined),
                "tried": self.tried}
+        if self.parallax is not None:
+            rec["parallax"] = round(float(self.parallax), 3)
         if self.seconds is not None:
             rec["seconds"] = round(float(self.seconds), 4)
         return rec
