@@ -4,9 +4,9 @@ A homography aligns one plane; what stands nearer or further (a post, a doorway,
 is left a few pixels off when the plate was filmed from a slightly different place, and the
 network reads that misplaced edge as foreground. After the homography, :func:`residual_flow`
 measures what is left between the warped plate and the frame with DIS optical flow (OpenCV's
-coarse-to-fine dense inverse search) on a small grey copy, keeps it on background pixels
-only, spreads it smoothly over the subject by normalised convolution (each vector is the
-background flow around it, never the subject's own motion) and caps its length, so it can
+coarse-to-fine dense inverse search) on a small grey copy, keeps it on textured background
+pixels only, spreads it smoothly over the subject by normalised convolution (each vector is
+the background flow around it, never the subject's own motion) and caps its length, so it can
 move the plate a few pixels but never drag it over the subject. :func:`apply_flow` resamples
 the plate along it.
 """
@@ -72,12 +72,17 @@ def residual_flow(bgr: np.ndarray, src: np.ndarray, keep: np.ndarray,
     gy = cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3)
     texture = np.clip(cv2.GaussianBlur(gx * gx + gy * gy, (0, 0), 1.5) / 400.0, 0.0, 1.0)
     wt = weight * texture
-    sigma = max(1.0, smooth * sw)
-    norm = cv2.GaussianBlur(wt, (0, 0), sigma)
-    spread = cv2.GaussianBlur(flow * wt[..., None], (0, 0), sigma)
-    # far from any trusted pixel the correction fades out rather than extrapolating
-    fade = np.clip(norm / max(1e-6, 0.25 * float(wt.max(initial=0.0))), 0.0, 1.0)
-    flow = spread / np.maximum(norm, 1e-6)[..., None] * fade[..., None]
+    # normalised convolution at two scales: the fine one where background is near, the
+    # coarse one (4x wider) across the subject, fading out only far from any background
+    top = max(1e-6, 0.25 * float(wt.max(initial=0.0)))
+    out, rest = np.zeros_like(flow), np.ones((sh, sw), np.float32)
+    for sigma in (max(1.0, smooth * sw), max(4.0, 4 * smooth * sw)):
+        norm = cv2.GaussianBlur(wt, (0, 0), sigma)
+        spread = cv2.GaussianBlur(flow * wt[..., None], (0, 0), sigma)
+        share = rest * np.clip(norm / top, 0.0, 1.0)
+        out += spread / np.maximum(norm, 1e-6)[..., None] * share[..., None]
+        rest -= share
+    flow = out
     length = np.linalg.norm(flow, axis=2)
     cap = limit * sw
     flow *= np.minimum(1.0, cap / np.maximum(length, 1e-6))[..., None]
