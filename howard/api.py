@@ -21,7 +21,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           threads: Optional[int] = None, command: Optional[str] = None,
           scheduler: Optional[str] = None, chunk_frames: Optional[int] = None,
           temporal: str = "off", backend: str = "auto", precision: str = "auto",
-          parallax: str = "off") -> Dict:
+          parallax: str = "on") -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:

@@ -45,7 +45,7 @@ class Settings:
     composite_space: str = "linear"
     videos: Sequence[str] = ()
     temporal: str = "off"  # 'on': motion-compensated smoothing of the alpha (howard.temporal)
-    parallax: str = "off"  # 'on': dense residual correction of the aligned plate (align.parallax)
+    parallax: str = "on"  # dense residual correction of the aligned plate (align.parallax)
     backend: str = "auto"  # network runtime: 'auto', 'openvino' (CPU) or 'torch'
     precision: str = "auto"  # OpenVINO's arithmetic: 'auto', 'f32' or 'bf16'
     extra: Dict = field(default_factory=dict)
