@@ -22,7 +22,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           threads: Optional[int] = None, command: Optional[str] = None,
           scheduler: Optional[str] = None, chunk_frames: Optional[int] = None,
           temporal: str = "off", backend: str = "auto", precision: str = "auto",
-          on_progress: Optional[Callable[[Dict], None]] = None) -> Dict:
+          on_progress: Optional[Callable[[Dict], None]] = None,
+          parallax: str = "on") -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -82,6 +83,9 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
             and ``frames`` (frames finished, resumed ones included, and in all), ``fps`` (of
             this run), ``seconds_left`` and ``fallbacks`` (the batch's alignment fallbacks as
             ``{"frame", "reason"}``). Not with ``scheduler``.
+        parallax: ``on`` corrects what the homography leaves between the aligned plate and
+            the frame's background (nearer or further things; :mod:`howard.align.parallax`)
+            by a smooth, bounded optical flow; ``off``: the homography alone.
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
@@ -95,7 +99,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         png_level=png_level, name_template=name_template, start_number=start_number,
         premultiply=premultiply, background=background, composite_mode=composite_mode,
         composite_space=composite_space, videos=videos, temporal=temporal, backend=backend,
-        precision=precision)
+        precision=precision, parallax=parallax)
     if scheduler is not None:  # frame ranges on a Dask cluster (the optional extra)
         if on_progress is not None:
             raise HowardError("on_progress reports a run on this machine; leave out the "

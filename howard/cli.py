@@ -75,6 +75,9 @@ def main(verbose):
 @click.option("--temporal", type=click.Choice(["on", "off"]), default="off", show_default=True,
               help="Carry the previous frame's alpha along the optical flow where the frames "
               "agree: still parts stop flickering, moving edges keep the new alpha.")
+@click.option("--parallax", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="After the homography, move the plate by a smooth, bounded optical flow "
+              "measured on the background: nearer or further things line up too.")
 @click.option("--backend", type=click.Choice(["auto", "openvino", "torch"]), default="auto",
               show_default=True, help="Network runtime: openvino (CPU; compiled once per "
               "weights and size, cached in ~/.cache/howard), torch, or auto (OpenVINO on the "

@@ -40,6 +40,7 @@ from .io import media, recomposite
 from .frame_output import Backdrop, frame_images, network_outputs, subject_mask, to_uint
 from .io.outputs import OutputFolder
 from .align.aligner import PlateAligner
+from .align.parallax import correct_alignment as correct_parallax
 from .align.sanity import plate_warning
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, recorded_setting,
@@ -86,7 +87,7 @@ def _choose_plates(subject, aligner, start, end, lag, board, out_q, stop, backgr
         _put(out_q, e, stop)
 
 
-def _render_plates(aligner, in_q, out_q, stop, background):
+def _render_plates(aligner, in_q, out_q, stop, background, parallax=False):
     """Second producer thread: renders each chosen plate (:meth:`PlateAligner.render`)
     while the first chooses for the next frame, so the two halves of the work use two
     cores between network passes."""
@@ -103,7 +104,10 @@ def _render_plates(aligner, in_q, out_q, stop, background):
                 return
             index, frame, result = item
             started = time.perf_counter()
+            busy = result.busy
             aligner.render(result, frame)
+            if parallax:
+                correct_parallax(result, frame, busy)
             result.seconds += time.perf_counter() - started
             _put(out_q, (index, frame, result), stop)
     except BaseException as e:
@@ -215,7 +219,7 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         keep = start
         records = folder.read_alignment(start) if resume else []
         if records:
-            aligner.restore(records[-1])
+            aligner.restore(records[-1], records[-2] if len(records) > 1 else None)
         folder.reset_done(start if resume else 0)
 
     threads = infer.configure_threads(threads)
@@ -257,7 +261,8 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                          args=(subject, aligner, start, end, lag, board, chosen_q, stop,
                                on_cpu)),
         threading.Thread(target=_render_plates, daemon=True, name="howard-render",
-                         args=(aligner, chosen_q, out_q, stop, on_cpu))]
+                         args=(aligner, chosen_q, out_q, stop, on_cpu,
+                               settings.parallax == "on"))]
     bar = Progress(progress, end, start, callback=on_progress)
     started, fallbacks, done = time.perf_counter(), 0, start
     status = "interrupted"

@@ -45,6 +45,7 @@ class Settings:
     composite_space: str = "linear"
     videos: Sequence[str] = ()
     temporal: str = "off"  # 'on': motion-compensated smoothing of the alpha (howard.temporal)
+    parallax: str = "on"  # dense residual correction of the aligned plate (align.parallax)
     backend: str = "auto"  # network runtime: 'auto', 'openvino' (CPU) or 'torch'
     precision: str = "auto"  # OpenVINO's arithmetic: 'auto', 'f32' or 'bf16'
     extra: Dict = field(default_factory=dict)
@@ -135,6 +136,8 @@ def check_settings(settings: Settings) -> None:
                          f"{settings.composite_space!r}")
     if settings.temporal not in ("on", "off"):
         raise InputError(f"temporal must be 'on' or 'off', got {settings.temporal!r}")
+    if settings.parallax not in ("on", "off"):
+        raise InputError(f"parallax must be 'on' or 'off', got {settings.parallax!r}")
     if settings.backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {settings.backend!r}")
     if settings.precision not in PRECISIONS:
@@ -151,7 +154,7 @@ def settings_digest(settings: Settings, inputs: Dict) -> Dict:
 
 
 # what settings added since a folder was written meant before they existed
-_BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off", "backend": "torch",
+_BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off", "parallax": "off", "backend": "torch",
                         "precision": "f32"}}
 
 

@@ -76,6 +76,8 @@ METHODS = {
     "diffkey_truth": "difference key (true background)",
     "truth": "true background (upper bound)",
 }
+PLATE_ORDERS = ("same", "reversed", "faster", "offset")  # as howard.synth.clips.PLATE_ORDERS
+PLATE_ORDER_PAN = 0.8  # frame widths walked in the plate-order sets
 COLUMNS = [("sad", "SAD"), ("mse", "MSE"), ("grad", "Grad"), ("conn", "Conn"),
            ("sad_band", "SAD band"), ("grad_band", "Grad band"), ("dtssd", "dtSSD")]
 
@@ -90,12 +92,23 @@ def parse_size(text: str) -> Tuple[int, int]:
 
 def evaluation_set(cache: Path, seed: int, clips: int, frames: int, size,
                    zoom: float = 1.0, subject: str = "person",
-                   light: str = "normal") -> List[Path]:
-    """The clip folders of the set, made once and reused from ``cache``."""
+                   light: str = "normal", plate_order: str = "same",
+                   parallax: float = 0.0) -> List[Path]:
+    """The clip folders of the set, made once and reused from ``cache``.
+
+    A ``plate_order`` other than 'same' walks both cameras 0.8 frame widths sideways (the
+    plate pass in that order); ``parallax`` adds near boards of that gain."""
     params = {"seed": seed, "clips": clips, "frames": frames, "size": list(size)}
     root = cache / f"seed{seed}-{clips}x{frames}-{size[0]}x{size[1]}"
     extra = {}
-    for key, value, default in (("subject", subject, "person"), ("light", light, "normal")):
+    if plate_order != "same":
+        extra["pan"] = PLATE_ORDER_PAN
+    if parallax:
+        params["parallax"] = parallax
+        root = root.with_name(f"{root.name}-parallax{parallax:g}")
+        extra["parallax"] = parallax
+    for key, value, default in (("subject", subject, "person"), ("light", light, "normal"),
+                                ("plate_order", plate_order, "same")):
         if value != default:
             params[key] = value
             root = root.with_name(f"{root.name}-{value}")
@@ -295,6 +308,16 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="OpenVINO's arithmetic (default: as howard matte does)")
     p.add_argument("--light", choices=LIGHTS, default="normal",
                    help="normal, or dim: the same clips at 5-15%% exposure with high-ISO noise")
+    p.add_argument("--plate-order", choices=PLATE_ORDERS, default="same",
+                   help="how the plate pass walks the shot: same (default: time mapping "
+                        "holds), reversed, faster (1.6x, then standing) or offset (starting "
+                        "half a walk earlier); other than same, both cameras walk "
+                        f"{PLATE_ORDER_PAN:g} frame widths sideways")
+    p.add_argument("--parallax", type=float, default=0.0,
+                   help="0 (default): a planar scene; else near boards moving this much more "
+                        "than the scene with the camera (e.g. 0.6)")
+    p.add_argument("--align-parallax", choices=("on", "off"), default=None,
+                   help="howard's residual parallax correction (default: as howard matte does)")
     args = p.parse_args(argv)
     methods = ["howard"] + [m.strip() for m in args.methods.split(",")
                             if m.strip() and m.strip() != "howard"]
@@ -316,8 +339,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.matte_extra = {"backend": args.backend, "precision": args.precision}
     if args.temporal is not None:
         args.matte_extra["temporal"] = args.temporal
+    if args.align_parallax is not None:
+        args.matte_extra["parallax"] = args.align_parallax
     sets = {f: evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size,
-                              args.zoom, f, args.light) for f in families}
+                              args.zoom, f, args.light, args.plate_order, args.parallax)
+            for f in families}
     h, w = args.size
     scale = args.backbone_scale or auto_backbone_scale(h, w)
     if args.sample_pixels is not None and args.sample_pixels < 16:
@@ -362,6 +388,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         note += f" Temporal step {args.temporal}."
     if args.light != "normal":
         note += f" Light: {args.light} (exposure 5-15 %, high-ISO noise)."
+    if args.plate_order != "same":
+        note += f" Plate pass {args.plate_order}, walking {PLATE_ORDER_PAN:g} frame widths."
+    if args.parallax:
+        note += f" Near boards with parallax gain {args.parallax:g}."
     if families == ["person"]:
         text = table(results, n_frames, note)
     else:
@@ -378,6 +408,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "sample_pixels": pixels,
                            "refine_uncertain": args.refine_uncertain, "methods": methods,
                            "subjects": families, "light": args.light,
+                           "plate_order": args.plate_order, "parallax": args.parallax,
                            "temporal": args.temporal, "backend": matter.backend,
                            "precision": matter.precision,
                            "difference_key": {"low": baselines.KEY_LOW,

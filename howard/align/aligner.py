@@ -21,10 +21,11 @@ from typing import List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from . import homography, color
+from . import color, features, homography
 from ..errors import InputError
 from ..io.media import FrameSource, open_source
 from .plate_window import PLATE_FITS, PlateFrame, PlateWindow, candidates, fit_plate, plate_crop
+from .search import PlateSearch
 
 __all__ = ["PLATE_FITS", "plate_crop", "fit_plate", "candidates", "PlateFrame", "PlateWindow",
            "Alignment", "PlateAligner", "scaled_min_inliers"]
@@ -53,6 +54,13 @@ def _usable(H: Optional[np.ndarray]) -> bool:
             and abs(float(np.linalg.det(H))) > 1e-12)
 
 
+def _stretched(src: np.ndarray) -> np.ndarray:
+    """HxW uint8 grey of ``src`` (HxWx3 uint8 RGB) with its local contrast stretched as a
+    flat plate's is (:func:`features.normalise_contrast`, whatever its spread)."""
+    grey = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY)
+    return features.normalise_contrast(grey, low=256)
+
+
 def _rounded(H: np.ndarray) -> np.ndarray:
     """``H`` at the precision :meth:`Alignment.to_json` keeps (a 1e-7 px change), so a run
     resumed from the records continues exactly as an uninterrupted one."""
@@ -79,6 +87,8 @@ class Alignment:
         tried: per candidate ``[plate_index, inliers, residual or None]``.
         plate, busy: what :meth:`PlateAligner.render` still needs (the chosen plate frame
             at full size, the subject mask at scoring size); None once rendered.
+        parallax: mean length in px of the residual parallax correction applied to ``bgr``
+            (:func:`howard.align.parallax.correct_alignment`), None when off.
 
     Between :meth:`PlateAligner.choose` and :meth:`PlateAligner.render`, ``bgr``,
     ``valid``, ``gain`` and ``bias`` are None.
@@ -99,6 +109,7 @@ class Alignment:
     seconds: Optional[float] = None
     plate: Optional[np.ndarray] = field(default=None, repr=False)
     busy: Optional[np.ndarray] = field(default=None, repr=False)
+    parallax: Optional[float] = None  # mean residual correction in px (None: not applied)
 
     def to_json(self) -> dict:
         """Everything but the images, as plain JSON types (floats rounded)."""
@@ -110,6 +121,8 @@ class Alignment:
                "bias": [round(float(b), 4) for b in self.bias],
                "valid": round(float(self.valid.mean()), 4), "refined": bool(self.refined),
                "tried": self.tried}
+        if self.parallax is not None:
+            rec["parallax"] = round(float(self.parallax), 3)
         if self.seconds is not None:
             rec["seconds"] = round(float(self.seconds), 4)
         return rec
@@ -156,14 +169,25 @@ class PlateAligner:
         self.detect_args = dict(method=features, n_features=n_features, work_width=work_width)
         # inlier threshold: 2 px at the working width, in full-resolution px
         self.thresh = 2.0 * max(1.0, self.size[1] / work_width)
+        self.search = PlateSearch(source, self.size, plate_fit, n_plate, window)
         self.prev_index: Optional[int] = None
+        self.before_index: Optional[int] = None  # the winner before prev_index
         self.prev_H: Optional[np.ndarray] = None
         self.good_H: Optional[np.ndarray] = None
 
-    def restore(self, record: dict) -> None:
-        """Continue after the frame whose :meth:`Alignment.to_json` record is given (resume)."""
+    def restore(self, record: dict, before: Optional[dict] = None) -> None:
+        """Continue after the frame whose :meth:`Alignment.to_json` record is given (resume);
+        ``before``, the record of the frame before it, if any (where the plate is heading)."""
         self.prev_index = int(record["plate_index"])
+        self.before_index = None if before is None else int(before["plate_index"])
         self.prev_H = self.good_H = np.array(record["H"], dtype=np.float64)
+
+    def _predicted(self) -> Optional[int]:
+        """The plate frame the last two winners point to (the last one if only one)."""
+        if self.prev_index is None:
+            return None
+        step = 0 if self.before_index is None else self.prev_index - self.before_index
+        return self.prev_index + int(np.clip(step, -2 * self.window, 2 * self.window))
 
     def align(self, t: int, src: np.ndarray, pha: Optional[np.ndarray] = None) -> Alignment:
         """Align the plate to subject frame ``t``: :meth:`choose`, then :meth:`render`.
@@ -190,6 +214,16 @@ class PlateAligner:
                              f"{w}x{h}; every subject frame must have the same size")
         n_plate = self.plates.length
         picks = candidates(t, self.n_subject or n_plate, n_plate, self.window, self.prev_index)
+        src_small = homography.shrink(src, self.plates.small_width)
+        f = src_small.shape[1] / w
+        sh, sw = src_small.shape[:2]
+        busy = homography.subject_mask(pha, (sh, sw), self.dilate)
+        # the plate may be walked another way or pace: where the candidates look poor next
+        # to the whole plate's nearest frames, those and where the plate heads are tried too
+        predicted = self._predicted()
+        if predicted is not None and 0 <= predicted < n_plate:
+            picks = sorted(set(picks) | {predicted})
+        picks, widened = self.search.widen(picks, n_plate, src_small, busy, predicted)
         frames = self.plates.fetch(picks)
         if not frames:  # the plate turned out shorter than counted: use its last frames
             frames = self.plates.fetch(candidates(t, self.n_subject or n_plate,
@@ -197,10 +231,6 @@ class PlateAligner:
         if not frames:
             raise InputError(f"the plate {self.plates.source.name} has no frame that could be "
                              f"decoded (subject frame {t}); check the plate file")
-        src_small = homography.shrink(src, self.plates.small_width)
-        f = src_small.shape[1] / w
-        sh, sw = src_small.shape[:2]
-        busy = homography.subject_mask(pha, (sh, sw), self.dilate)
         src_feat = homography.detect(src, exclude=busy, **self.detect_args)
 
         # the previous winner first, then outwards from the time-mapped frame; the first
@@ -208,17 +238,34 @@ class PlateAligner:
         centre = t * self.plates.length // (self.n_subject or self.plates.length)
         order = sorted(frames, key=lambda i: (i != self.prev_index, abs(i - centre), i))
         prior, found, tried, reasons = self.prev_H, [], [], []
-        for i in order:
-            H, n, why = self._estimate(frames[i], src_feat, prior)
-            res = self._residual(frames[i], H, f, src_small, busy) if why is None else np.inf
-            if why is None and not np.isfinite(res):
-                why = "too little background in view to judge"
-            tried.append([i, n, None if why else round(res, 3)])
-            if why:
-                reasons.append(f"{i}: {why}")
-                continue
-            prior = H if prior is None else prior
-            found.append((res, i, H, n))
+
+        def attempt(indices, prior):
+            for i in indices:
+                H, n, why = self._estimate(frames[i], src_feat, prior)
+                res = self._residual(frames[i], H, f, src_small, busy) if why is None else np.inf
+                if why is None and not np.isfinite(res):
+                    why = "too little background in view to judge"
+                tried.append([i, n, None if why else round(res, 3)])
+                if why:
+                    reasons.append(f"{i}: {why}")
+                    continue
+                prior = H if prior is None else prior
+                found.append((res, i, H, n))
+
+        attempt(order, prior)
+        if not found and not widened:  # none aligned: search the whole plate
+            more = self.search.more(list(frames), n_plate, predicted)
+            if more:
+                frames = self.plates.fetch(sorted(set(frames) | set(more)))
+                attempt([i for i in more if i in frames], self.prev_H)
+        if not found and not busy.any():
+            # no alpha yet: a contrasty subject can keep a flat background's contrast from
+            # being stretched as the plate's was, and its keypoints from matching the plate's
+            src_feat = homography.detect(_stretched(src), **self.detect_args)
+            attempt(sorted(frames, key=lambda i: (abs(i - centre), i)), self.prev_H)
+        if widened or len(tried) > len(order):
+            log.info("frame %d: plate frames searched beyond the time-mapped window: %s", t,
+                     [i for i, _, _ in tried])
         # a homography far from what the other plate frames agree on is wrong, however well
         # its residual scores (a blurred frame can favour a wrongly zoomed plate)
         kept = []
@@ -267,7 +314,7 @@ class PlateAligner:
                 "; identity used"
             best = None
         H = _rounded(H)
-        self.prev_index, self.prev_H = index, H
+        self.before_index, self.prev_index, self.prev_H = self.prev_index, index, H
         fallback = best is None and not refined
         if not fallback:
             self.good_H = H

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..io import encode, media
 
+from . import layers
 from . import light as lighting
 from . import samples
 
@@ -106,6 +107,34 @@ def plate_exposure(rng: np.random.Generator, n: int, fps: float) -> Tuple[np.nda
     return np.clip(gain, 0.85, 1.15), bias
 
 
+PLATE_ORDERS = ("same", "reversed", "faster", "offset")
+
+
+def walk_positions(order: str, n: int, m: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Where along a walk (0 = its start, 1 = its end) each subject and plate frame is shot.
+
+    The subject walks from 0 to 1 at an even pace. The plate pass, by ``order``: ``'same'``
+    from 0 to 1 over its ``m`` frames (what time mapping assumes); ``'reversed'`` from 1 back
+    to 0; ``'faster'`` 1.6 times as fast, then standing at the end; ``'offset'`` at the
+    subject's pace but starting half a walk earlier (``m`` should be about ``1.5 n``).
+
+    Returns:
+        ``(subject, plate)``: (n,) and (m,) float64 positions.
+    """
+    if order not in PLATE_ORDERS:
+        raise ValueError(f"plate order must be one of {PLATE_ORDERS}, got {order!r}")
+    u = np.arange(n) / max(1, n - 1)
+    v = np.arange(m) / max(1, m - 1)
+    plate = {"same": v, "reversed": 1.0 - v, "faster": np.minimum(1.0, 1.6 * v),
+             "offset": np.arange(m) / max(1, n - 1) - 0.5}[order]
+    return u, plate
+
+
+def _walked(cams: np.ndarray, positions: np.ndarray, distance: float) -> np.ndarray:
+    """``cams`` (k, 3, 3) looking ``distance * (position - 0.5)`` px to the right in the scene."""
+    return np.stack([c @ _shift(-distance * (p - 0.5), 0.0) for c, p in zip(cams, positions)])
+
+
 def _streams(seed: int) -> List[np.random.Generator]:
     """Independent generators: subject and plate cameras, scene, person, motion, exposure, noise."""
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
@@ -128,6 +157,9 @@ class ClipPlan:
         premul, pha: the person there, float32 (h, w, 3) premultiplied colour, (h, w) alpha.
         motion: (n, 3, 3) the person's own motion in that view.
         gain, bias: (m, 3) float64 plate exposure per frame.
+        follow: (n, 3, 3) the subject cameras without their walk (the camera follows the
+            person, who stays in frame), or None: ``subject_cams``.
+        near: the near layer (parallax scenes) or None: see :mod:`howard.synth.layers`.
     """
 
     seed: int
@@ -142,6 +174,8 @@ class ClipPlan:
     motion: np.ndarray
     gain: np.ndarray
     bias: np.ndarray
+    follow: Optional[np.ndarray] = None
+    near: Optional[object] = None
 
     @property
     def n_subject(self) -> int:
@@ -163,11 +197,13 @@ class ClipPlan:
 
     def background(self, t: int) -> np.ndarray:
         """float32 (h, w, 3) RGB [0, 1]: the scene seen by subject camera ``t``."""
-        return _view(self.scene, self.subject_cams[t], self.size)
+        far = _view(self.scene, self.subject_cams[t], self.size)
+        return far if self.near is None else self.near.over(far, self.subject_cams[t])
 
     def plate_view(self, j: int) -> np.ndarray:
         """float32 (h, w, 3) RGB [0, 1]: the scene seen by plate camera ``j``, true exposure."""
-        return _view(self.scene, self.plate_cams[j], self.size)
+        far = _view(self.scene, self.plate_cams[j], self.size)
+        return far if self.near is None else self.near.over(far, self.plate_cams[j])
 
     def plate_frame(self, j: int) -> np.ndarray:
         """float32 (h, w, 3) RGB [0, 1]: plate frame ``j`` with its exposure, before noise."""
@@ -181,7 +217,8 @@ class ClipPlan:
             ``src`` (h, w, 3) the composite, ``fgr`` (h, w, 3) straight person colour (0 where
             alpha is 0), ``pha`` (h, w), ``bgr`` (h, w, 3) the scene behind.
         """
-        F = self.subject_cams[t] @ np.linalg.inv(self.nominal) @ self.motion[t]
+        cams = self.subject_cams if self.follow is None else self.follow
+        F = cams[t] @ np.linalg.inv(self.nominal) @ self.motion[t]
         h, w = self.size
         warp = dict(dsize=(w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         premul = cv2.warpPerspective(self.premul, F, **warp)
@@ -222,7 +259,8 @@ def closeup_person(zoom: float) -> PersonFn:
 def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_ratio: float = 1.2,
               fps: float = 24, shake: float = 1.0, sway: bool = True,
               person_fn: Optional[PersonFn] = None,
-              background_fn: Optional[BackgroundFn] = None) -> ClipPlan:
+              background_fn: Optional[BackgroundFn] = None, pan: float = 0.0,
+              plate_order: str = "same", parallax: float = 0.0) -> ClipPlan:
     """Draw a clip: cameras, scene, person, motion and plate exposure (nothing rendered yet).
 
     Args:
@@ -233,6 +271,11 @@ def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_rati
         sway: let the person rock about the feet.
         person_fn, background_fn: ``(rng, (h, w))`` -> person ``(fgr, pha)`` / scene image;
             default :func:`howard.synth.samples.person` and :func:`howard.synth.samples.background`.
+        pan: both cameras walk sideways ``pan`` frame widths over the shot (0: they stay).
+        plate_order: how the plate pass walks it (:func:`walk_positions`); 'offset' makes the
+            plate at least ``1.5 n_frames`` long so it still reaches the subject's end.
+        parallax: 0, or the gain of a near layer of boards (:mod:`howard.synth.layers`),
+            which one homography cannot align with the scene behind.
     """
     h, w = size
     if h % 2 or w % 2 or min(h, w) < 16:
@@ -241,8 +284,15 @@ def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_rati
         raise ValueError(f"need n_frames >= 1 and plate_ratio > 0, got {n_frames}, {plate_ratio}")
     rngs = _streams(seed)
     n_plate = max(1, int(round(n_frames * plate_ratio)))
+    if plate_order == "offset":
+        n_plate = max(n_plate, n_frames + int(round(0.5 * (n_frames - 1))))
     subject = camera_path(rngs[0], n_frames, size, fps, shake)
     plate = camera_path(rngs[1], n_plate, size, fps, shake)
+    follow = None
+    if pan or plate_order != "same":
+        walk_s, walk_p = walk_positions(plate_order, n_frames, n_plate)
+        follow = subject
+        subject, plate = _walked(subject, walk_s, pan * w), _walked(plate, walk_p, pan * w)
     # the scene is just big enough for every camera (frame corners mapped back), 3 px spare
     corners = np.array([[-0.5, w - 0.5, w - 0.5, -0.5], [-0.5, -0.5, h - 0.5, h - 0.5], [1] * 4])
     seen = np.concatenate([np.linalg.inv(c) @ corners for c in (*subject, *plate)], axis=1)
@@ -253,10 +303,15 @@ def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_rati
     fgr, pha = (person_fn or samples.person)(rngs[3], size)
     fgr, pha = np.asarray(fgr, np.float32), np.asarray(pha, np.float32)
     gain, bias = plate_exposure(rngs[5], n_plate, fps)
+    near = None
+    if parallax:  # its own generator: the rest of the clip stays as without it
+        near = layers.draw_near(np.random.default_rng([seed, 7]), (scene_h, scene_w), size,
+                                np.concatenate([subject, plate]) @ centre, parallax)
     return ClipPlan(int(seed), (h, w), float(fps), np.ascontiguousarray(scene, np.float32),
                     subject @ centre, plate @ centre, _shift((w - 1) / 2, (h - 1) / 2) @ centre,
                     np.ascontiguousarray(fgr * pha[..., None]), pha,
-                    person_motion(rngs[4], n_frames, fps, size, pha, sway), gain, bias)
+                    person_motion(rngs[4], n_frames, fps, size, pha, sway), gain, bias,
+                    None if follow is None else follow @ centre, near)
 
 
 def _to8(image: np.ndarray, rng: Optional[np.random.Generator] = None,
@@ -272,7 +327,8 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
               shake: float = 1.0, sway: bool = True, write_gt: bool = True,
               person_fn: Optional[PersonFn] = None,
               background_fn: Optional[BackgroundFn] = None, subject: str = "person",
-              light: str = "normal") -> dict:
+              light: str = "normal", pan: float = 0.0, plate_order: str = "same",
+              parallax: float = 0.0) -> dict:
     """Write one synthetic clip pair and its truth into ``out_dir`` (created if missing).
 
     Files: ``subject.mp4``, ``plate.mp4`` (H.264 yuv420p at x264 ``crf``), ``meta.json`` and,
@@ -287,6 +343,7 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
             :mod:`howard.synth.families` ('plant', 'fur', 'prop', 'cloth', 'photo_person').
         light: 'normal', or 'dim': the same clip at 5-15 % exposure with high-ISO noise
             (:mod:`howard.synth.light`) instead of ``noise``; the truth is dim too.
+        pan, plate_order, parallax: as :func:`plan_clip`; recorded in ``meta.json`` when set.
         others: as :func:`plan_clip`.
 
     Returns:
@@ -302,7 +359,7 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
         person_fn = family(subject)
     lit = lighting.draw_light(light, seed)
     plan = plan_clip(seed, size, n_frames, plate_ratio, fps, shake, sway, person_fn,
-                     background_fn)
+                     background_fn, pan, plate_order, parallax)
     noise_rng = _streams(seed)[6]
     for folder in [gt / "pha", gt / "fgr", gt / "bgr"] if write_gt else [out]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -334,6 +391,10 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
             "exposure": lit.exposure,
             "convention": "homography: plate pixel (x, y, 1) -> subject pixel, pixel centres at "
                           "integers; plate = clip(gain * scene view + bias)"}
+    for key, value, default in (("pan", pan, 0.0), ("plate_order", plate_order, "same"),
+                                ("parallax", parallax, 0.0)):
+        if value != default:
+            meta[key] = value
     index = [plan.plate_index(t) for t in range(plan.n_subject)]
     meta["frames"] = [{"index": t, "plate_index": j, "homography": plan.homography(t).tolist(),
                        "plate_gain": plan.gain[j].tolist(), "plate_bias": plan.bias[j].tolist()}
