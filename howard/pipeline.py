@@ -104,14 +104,20 @@ def _render_plates(aligner, in_q, out_q, stop, background, parallax=False):
                 return
             index, frame, result = item
             started = time.perf_counter()
-            busy = result.busy
-            aligner.render(result, frame)
-            if parallax:
-                correct_parallax(result, frame, busy)
+            _render(aligner, result, frame, parallax)
             result.seconds += time.perf_counter() - started
             _put(out_q, (index, frame, result), stop)
     except BaseException as e:
         _put(out_q, e, stop)
+
+
+def _render(aligner, result, frame, parallax: bool) -> None:
+    """The plate of a chosen ``result`` warped, colour-matched and, with ``parallax``,
+    corrected for what the homography leaves (the same on every path through the loop)."""
+    busy = result.busy
+    aligner.render(result, frame)
+    if parallax:
+        correct_parallax(result, frame, busy)
 
 
 def _restore_masks(folder: OutputFolder, board: MaskBoard, start: int, lag: int) -> int:
@@ -275,7 +281,8 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
                 producer.start()
             source = iter(lambda: out_q.get(), _DONE)
         else:
-            source = _inline(subject, aligner, start, end, lag, board)
+            source = _inline(subject, aligner, start, end, lag, board,
+                             settings.parallax == "on")
         batch = []
         for item in source:
             if isinstance(item, BaseException):
@@ -372,14 +379,15 @@ def _fit_base_pass(matter, item, scale: float, size) -> Dict:
             "measured_on_frame": int(index)}
 
 
-def _inline(subject, aligner, start, end, lag, board):
+def _inline(subject, aligner, start, end, lag, board, parallax=False):
     """The single-threaded producer (``workers=0``)."""
     for index, frame in subject.frames(start):
         if index >= end:
             break
         mask = board.get(index - lag)
         t = time.perf_counter()
-        result = aligner.align(index, frame, mask)
+        result = aligner.choose(index, frame, mask)
+        _render(aligner, result, frame, parallax)
         result.seconds = time.perf_counter() - t
         yield index, frame, result
 
