@@ -1,12 +1,17 @@
 """The record of one subject frame's alignment: what :class:`PlateAligner` chose and rendered,
 and its line in ``alignment.jsonl``."""
 
+import json
+import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
-__all__ = ["Alignment"]
+__all__ = ["Alignment", "LARGE_UNCOVERED", "coverage_summary", "read_records"]
+
+#: a frame with more than this fraction seen by no plate frame is counted in the run's summary
+LARGE_UNCOVERED = 0.01
 
 
 def _sig(x: float, digits: int = 10) -> float:
@@ -104,3 +109,35 @@ class Alignment:
         if self.seconds is not None:
             rec["seconds"] = round(float(self.seconds), 4)
         return rec
+
+
+def read_records(path: Union[str, os.PathLike]) -> List[Dict]:
+    """The records of an ``alignment.jsonl`` (lines that do not parse are skipped; none when
+    the file is missing)."""
+    records = []
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return records
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records
+
+
+def coverage_summary(records: Iterable[Dict]) -> Dict:
+    """How much of the frames no plate frame saw, over alignment records.
+
+    Returns:
+        ``uncovered_frames``: frames with more than :data:`LARGE_UNCOVERED` uncovered;
+        ``uncovered_max``: the largest uncovered fraction of a frame; ``uncovered_mean``:
+        its mean over the frames (records from before the mosaic count their ``valid``).
+    """
+    shares = [float(r.get("uncovered", 1.0 - r.get("valid", 1.0))) for r in records]
+    return {"uncovered_frames": sum(s > LARGE_UNCOVERED for s in shares),
+            "uncovered_max": round(max(shares, default=0.0), 4),
+            "uncovered_mean": round(float(np.mean(shares)) if shares else 0.0, 4)}
