@@ -79,32 +79,61 @@ class TestCompose:
 
 class TestFill:
     def test_a_subject_in_an_uncovered_strip_is_kept(self, scene):
-        """Where nothing covers the frame, the frame is copied only off the subject; under it
-        the plate is extended, so the subject does not reappear in its own plate."""
+        """Where nothing covers the frame, the frame is copied except where the subject
+        crosses into that part; there the plate is extended, so the subject does not
+        reappear in its own plate."""
         truth = view(scene, SUBJECT, SIZE)
         covered = np.ones(SIZE, bool)
         covered[:, -120:] = False
         subject = np.zeros(SIZE, bool)
-        subject[60:300, 560:630] = True  # a figure standing in the strip
+        subject[60:300, 470:640] = True  # a figure standing across the coverage edge
         src = truth.copy()
         src[subject] = (250, 40, 200)
-        bgr, inpainted = mosaic.fill_uncovered(truth.copy() * covered[..., None], covered,
-                                               src, subject)
-        assert inpainted == pytest.approx(subject.mean())
+        bgr, inpainted = mosaic.fill_uncovered(truth * covered[..., None], covered, src)
+        hole = subject & ~covered
+        assert inpainted == pytest.approx(hole.mean(), abs=0.002)  # 5 px majority at the ends
         off = ~covered & ~subject
+        off[50:310] = False
         np.testing.assert_array_equal(bgr[off], src[off])  # background: the frame itself
         np.testing.assert_array_equal(bgr[covered], truth[covered])
         # under the subject: the surroundings extended, nowhere near the subject's colour
-        gap = np.abs(bgr[subject].astype(int) - src[subject]).sum(1)
-        assert gap.min() > 100 and np.abs(bgr[subject].astype(int) - truth[subject]).mean() < 60
+        inner = hole.copy()
+        inner[:64] = inner[296:] = False
+        gap = np.abs(bgr[inner].astype(int) - src[inner]).sum(1)
+        assert gap.min() > 100 and np.abs(bgr[inner].astype(int) - truth[inner]).mean() < 60
 
-    def test_no_subject_known_copies_the_frame(self):
+    def test_no_subject_anywhere_copies_the_frame(self, scene):
+        truth = view(scene, SUBJECT, SIZE)
         covered = np.ones(SIZE, bool)
         covered[:, :10] = False
-        src = np.full(SIZE + (3,), 77, np.uint8)
-        bgr, inpainted = mosaic.fill_uncovered(np.zeros_like(src), covered, src,
-                                               np.zeros(SIZE, bool))
-        assert inpainted == 0.0 and (bgr[:, :10] == 77).all() and (bgr[:, 10:] == 0).all()
+        plate = truth.copy()
+        plate[~covered] = 0
+        bgr, inpainted = mosaic.fill_uncovered(plate, covered, truth)
+        assert inpainted == 0.0
+        np.testing.assert_array_equal(bgr, truth)
+
+    def test_a_subject_cut_by_the_edge_is_found(self, scene):
+        """A subject crossing the coverage edge is extended straight into the uncovered
+        strip (the rows it crosses, and only those), with no alpha needed."""
+        truth = view(scene, SUBJECT, SIZE)
+        covered = np.ones(SIZE, bool)
+        covered[:, -100:] = False
+        src = truth.copy()
+        src[120:260, 480:] = (250, 40, 200)  # a figure running off the right edge
+        plate = truth * covered[..., None]
+        found = mosaic.subject_at_edge(plate, covered, src)
+        assert not (found & covered).any()
+        assert found[124:256, -100:].all()  # the rows it crosses, within the 5 px majority
+        assert not found[:116].any() and not found[264:].any()
+        bgr, inpainted = mosaic.fill_uncovered(plate.copy(), covered, src)
+        assert inpainted == pytest.approx(found.mean())
+        assert np.abs(bgr[120:260, -100:].astype(int) - src[120:260, -100:]).sum(2).min() > 100
+        np.testing.assert_array_equal(bgr[:110, -100:], src[:110, -100:])
+        # at 1920 px the verdict is made at 640 px and scaled back: the same rows
+        big = [cv2.resize(x, (1920, 1080), interpolation=cv2.INTER_NEAREST)
+               for x in (plate, covered.view(np.uint8), src)]
+        found = mosaic.subject_at_edge(big[0], big[1].view(bool), big[2])
+        assert found[3 * 126:3 * 254, -300:].all() and not found[:3 * 114].any()
 
 
 class TestKeyframes:

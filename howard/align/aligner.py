@@ -220,12 +220,8 @@ class PlateAligner(MosaicSources):
         sources = [] if fallback or not self.mosaic else self._mosaic_sources(
             index, H, res, kept, frames, centre, src_feat, f, src_small, busy)
 
-        # the solid subject, grown for its motion since: what a fill must not hide (the
-        # generous mask would also take in the background between hair strands)
-        body = homography.subject_mask(pha, (sh, sw), self.dilate / 2, thresh=0.5)
         return Alignment(None, None, H, index, n, res, fallback, reason, None, None,
-                         refined, tried, plate=frames[index].rgb, busy=busy, body=body,
-                         sources=sources)
+                         refined, tried, plate=frames[index].rgb, busy=busy, sources=sources)
 
     def render(self, a: Alignment, src: np.ndarray) -> Alignment:
         """Fill in ``a`` (from :meth:`choose` for ``src``): the plate warped to the frame,
@@ -250,10 +246,9 @@ class PlateAligner(MosaicSources):
             a.mosaic = [[i, round(g, 4)] for (i, _, _), g in zip(a.sources, gained)]
         a.bgr = color.apply_gain_bias(bgr, gain, bias)
         if not covered.all():
-            body = cv2.resize(a.body.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-            a.bgr, a.inpainted = mosaic.fill_uncovered(a.bgr, covered, src, body.view(bool))
+            a.bgr, a.inpainted = mosaic.fill_uncovered(a.bgr, covered, src)
         a.valid, a.covered, a.gain, a.bias = valid, covered, gain, bias
-        a.plate = a.busy = a.body = a.sources = None
+        a.plate = a.busy = a.sources = None
         return a
 
     def _estimate(self, plate: PlateFrame, src_feat, prior):

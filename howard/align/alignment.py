@@ -56,11 +56,11 @@ class Alignment:
         tried: per candidate ``[plate_index, inliers, residual or None]``.
         mosaic: per plate frame laid into the part the chosen one does not cover
             ``[plate_index, fraction of the frame it added]``, in the order used.
-        inpainted: fraction of the frame no plate frame covers that lay under the subject
-            mask and was inpainted (the rest of the uncovered part is the frame itself).
-        plate, busy, body, sources: what :meth:`PlateAligner.render` still needs (the
-            chosen plate frame at full size, the grown subject mask and the solid subject at
-            scoring size, and the mosaic's ``(plate_index, rgb, H)``); None once rendered.
+        inpainted: fraction of the frame no plate frame covers where the subject crosses
+            into it, inpainted (the rest of the uncovered part is the frame itself).
+        plate, busy, sources: what :meth:`PlateAligner.render` still needs (the chosen
+            plate frame at full size, the subject mask at scoring size, and the mosaic's
+            ``(plate_index, rgb, H)``); None once rendered.
 
     Between :meth:`PlateAligner.choose` and :meth:`PlateAligner.render`, ``bgr``,
     ``valid``, ``covered``, ``gain`` and ``bias`` are None.
@@ -84,7 +84,6 @@ class Alignment:
     inpainted: float = 0.0
     plate: Optional[np.ndarray] = field(default=None, repr=False)
     busy: Optional[np.ndarray] = field(default=None, repr=False)
-    body: Optional[np.ndarray] = field(default=None, repr=False)
     sources: Optional[list] = field(default=None, repr=False)
 
     @property
