@@ -56,7 +56,7 @@ def coverage(H: np.ndarray, size: Tuple[int, int], plate_size: Optional[Tuple[in
 def feather_width(size: Tuple[int, int]) -> int:
     """Width in px of the band over which a filling plate frame is blended into the chosen
     one: 1 % of the frame's width, at least 4 px (a seam then spans several pixels at any
-    resolution, and stays well inside the ~2 % the subject mask is grown by)."""
+    resolution)."""
     return max(4, int(round(0.01 * size[1])))
 
 
@@ -87,25 +87,34 @@ def compose(bgr: np.ndarray, valid: np.ndarray,
     out = bgr.copy()
     covered = valid.copy()
     gained = []
+    # the work is done on the bounding box of what is uncovered, grown by twice the band (a
+    # strip along one edge is a small part of the frame)
+    rows, cols = np.flatnonzero(~valid.all(1)), np.flatnonzero(~valid.all(0))
+    if rows.size == 0:
+        return out, covered, [0.0] * len(layers)
+    pad = 2 * feather
+    box = np.s_[max(0, rows[0] - pad):rows[-1] + pad + 1, max(0, cols[0] - pad):cols[-1] + pad + 1]
     for warped, covers in layers:
         new = covers & ~covered
         if not new.any():
             gained.append(0.0)
             continue
         gain, bias = color.fit_gain_bias(warped, out, covers & covered, max_samples=10_000)
-        warped = color.apply_gain_bias(warped, gain, bias)
+        warped = color.apply_gain_bias(warped[box], gain, bias)
+        have, lay, dst = covered[box], covers[box], out[box]
         # distance (px) from the uncovered part inside what is covered, and from the layer's
         # edge inside the layer
-        inside = cv2.distanceTransform(covered.view(np.uint8), cv2.DIST_L2, 3)
-        own = cv2.distanceTransform(covers.view(np.uint8), cv2.DIST_L2, 3)
-        band = covers & covered & (inside < feather)
+        inside = cv2.distanceTransform(have.view(np.uint8), cv2.DIST_L2, 3)
+        own = cv2.distanceTransform(lay.view(np.uint8), cv2.DIST_L2, 3)
+        band = lay & have & (inside < feather)
         if band.any():
             weight = ((1.0 - inside[band] / feather) *
                       np.minimum(1.0, own[band] / feather))[:, None]
-            mixed = out[band].astype(np.float32) * (1.0 - weight) + \
+            mixed = dst[band].astype(np.float32) * (1.0 - weight) + \
                 warped[band].astype(np.float32) * weight
-            out[band] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-        out[new] = warped[new]
+            dst[band] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        fresh = new[box]
+        dst[fresh] = warped[fresh]
         covered |= covers
         gained.append(float(new.mean()))
     return out, covered, gained

@@ -289,8 +289,9 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
         The contents of ``meta.json``: ``seed, size [h, w], fps, n_subject, n_plate, crf, noise,
         plate_ratio, shake, sway, scene_size``; ``frames``, per subject frame: ``index,
         plate_index, homography`` (3x3 list, plate frame -> subject frame) and the plate frame's
-        ``plate_gain, plate_bias``; ``plate_pan, plate_offset`` when not 0; ``plate_exposure``: ``gain, bias`` (n_plate x 3);
-        ``subject_cameras, plate_cameras``: scene -> frame homographies.
+        ``plate_gain, plate_bias``; ``plate_pan, plate_offset`` when not 0;
+        ``plate_exposure``: ``gain, bias`` (n_plate x 3); ``subject_cameras, plate_cameras``:
+        scene -> frame homographies.
     """
     out, gt = Path(out_dir), Path(out_dir) / "gt"
     if subject != "person":
