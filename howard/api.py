@@ -89,7 +89,8 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
-        ``fps``, ``fallback_frames``, ``device``.
+        ``fps``, ``fallback_frames``, ``uncovered_frames`` (frames of which more than 1 %
+        is seen by no plate frame), ``uncovered_max``, ``uncovered_mean``, ``device``.
     """
     settings = make_settings(
         weights=weights, variant=variant, backbone_scale=backbone_scale,

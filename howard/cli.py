@@ -154,12 +154,23 @@ def matte(subject, plate, out, quiet, strict, outputs, bit_depth, backbone_scale
         resumed = f", resumed at frame {summary['resumed_at']}" if summary["resumed_at"] else ""
         click.echo(f"howard: {summary['processed']} of {summary['frames']} frames in "
                    f"{summary['seconds']:.1f} s{fps}{resumed}; {summary['fallback_frames']} "
-                   f"alignment fallbacks; wrote {summary['output']}", err=True)
+                   f"alignment fallbacks{_uncovered(summary)}; wrote {summary['output']}",
+                   err=True)
     for text in summary.get("warnings") or ():
         click.echo(f"howard: warning: {text}", err=True)
     if strict and summary.get("warnings"):
         raise AlignmentError("--strict: the plate did not match the subject (see the warning "
                              "above and howard.json); the matte was written all the same")
+
+
+def _uncovered(summary) -> str:
+    """The closing line's note on frames the plate does not cover, when there are any."""
+    n = summary.get("uncovered_frames")
+    if not n:
+        return ""
+    return (f"; {n} frames partly seen by no plate frame (up to "
+            f"{100 * summary['uncovered_max']:.0f} % of the frame, filled from the frame "
+            f"off the subject: see bgr/)")
 
 
 @main.command()

@@ -20,6 +20,7 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from .align.sanity import plate_warning
+from .align.alignment import coverage_summary, read_records
 from .errors import HowardError
 from .io import media, recomposite
 from .io.outputs import OutputFolder
@@ -132,6 +133,7 @@ class ShotRun:
         self.head = self._submit(Chunk(0, settings.batch_size, 0))
         self.futures: List = []
         self.status = "running"
+        self.coverage: Optional[Dict] = None  # over the merged records, once finished
 
     def _submit(self, chunk: Chunk):
         return self.client.submit(_run_chunk, *self.args, chunk, *self.options, pure=False,
@@ -194,6 +196,7 @@ class ShotRun:
         media.atomic_write_text(folder.root / "alignment.jsonl",
                                 "".join(records[i] + "\n" for i in sorted(records) if i in done))
         media.atomic_write_text(folder.state / "done", "".join(f"{i}\n" for i in sorted(done)))
+        self.coverage = coverage_summary(read_records(folder.root / "alignment.jsonl"))
         chunks = []
         for path in sorted(parts.glob("howard-*.json")) if parts.is_dir() else []:
             part = self._part_meta(path.name[7:13]) or {}
@@ -205,7 +208,7 @@ class ShotRun:
             path.unlink()
         summary = self.summary()
         if status == "complete":
-            text = plate_warning(folder.alignment_records())
+            text = plate_warning(read_records(folder.root / "alignment.jsonl"))
             summary["warnings"] = [text] if text else []
             if text:
                 meta["warnings"] = summary["warnings"]
@@ -216,7 +219,7 @@ class ShotRun:
                 self.args[0] if self.settings.composite_mode == "over" else None)
         meta.update(command=self.options[3] or meta.get("command"), status=status,
                     frames_done=folder.first_unfinished(), seconds=summary["seconds"],
-                    cluster={"warmup": WARMUP, "chunks": chunks})
+                    coverage=self.coverage, cluster={"warmup": WARMUP, "chunks": chunks})
         media.atomic_write_text(folder.root / "howard.json", json.dumps(meta, indent=2))
         return summary
 
@@ -228,6 +231,7 @@ class ShotRun:
                 "seconds": round(seconds, 3),
                 "fps": round(processed / seconds, 3) if seconds > 0 else None,
                 "fallback_frames": sum(s["fallback_frames"] for s in self.summaries),
+                **(self.coverage or {}),
                 "warmup_frames": sum(s.get("warmup_frames", 0) for s in self.summaries),
                 "chunks": len(self.summaries), "device": self.summaries[0]["device"]
                 if self.summaries else None, "status": self.status}

@@ -42,6 +42,7 @@ from .io.outputs import OutputFolder
 from .align.aligner import PlateAligner
 from .align.parallax import correct_alignment as correct_parallax
 from .align.sanity import plate_warning
+from .align.alignment import LARGE_UNCOVERED, coverage_summary, read_records
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, recorded_setting,
                        settings_digest)
@@ -167,7 +168,8 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     the frames of its range already on disk).
 
     Returns:
-        A summary dict: frames written, seconds, frames per second, fallback count, paths.
+        A summary dict: frames written, seconds, frames per second, fallback count, how much
+        of the frames no plate frame saw (:func:`coverage_summary`), paths.
     """
     from .net import infer, weights as weights_mod  # torch side, imported when needed
 
@@ -327,23 +329,33 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         if plate_pool is not None:
             plate_pool.shutdown(wait=False, cancel_futures=True)
         seconds = time.perf_counter() - started
-        warnings = _plate_warnings(folder) if status == "complete" and not chunk else []
+        # over every frame on record (a resumed run's earlier frames too)
+        records = read_records(log_path)
+        coverage = coverage_summary(records)
+        warnings = _plate_warnings(records) if status == "complete" and not chunk else []
         if warnings:
             meta["warnings"] = warnings
         meta.update(status=status, frames_done=folder.first_unfinished(),
                     seconds=round(seconds, 3), fallback_frames=fallbacks,
-                    written=max(0, done - keep), warmup_frames=keep - start)
+                    written=max(0, done - keep), warmup_frames=keep - start,
+                    coverage=coverage)
         media.atomic_write_text(meta_path, json.dumps(meta, indent=2))
+    if coverage["uncovered_frames"]:
+        log.info("%d frames have more than %g %% that no plate frame sees (up to %.1f %%); "
+                 "it is filled from the frame off the subject and inpainted under it",
+                 coverage["uncovered_frames"], 100 * LARGE_UNCOVERED,
+                 100 * coverage["uncovered_max"])
     processed = max(0, done - keep)
     return {"output": str(folder.root), "frames": n_subject, "processed": processed,
             "resumed_at": keep, "warmup_frames": keep - start, "seconds": round(seconds, 3),
             "fps": round(processed / seconds, 3) if seconds > 0 else None,
-            "fallback_frames": fallbacks, "device": str(dev), "warnings": warnings}
+            "fallback_frames": fallbacks, **coverage, "device": str(dev),
+            "warnings": warnings}
 
 
-def _plate_warnings(folder: OutputFolder) -> list:
+def _plate_warnings(records) -> list:
     """The run's warnings about its plate (see :mod:`howard.align.sanity`), logged."""
-    text = plate_warning(folder.alignment_records())
+    text = plate_warning(records)
     if text:
         log.info("%s", text)
     return [text] if text else []

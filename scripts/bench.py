@@ -122,8 +122,8 @@ def _count_frames(ticks):
     from howard.io.progress import Progress
     update = Progress.update
 
-    def counted(self, n=1):
-        update(self, n)
+    def counted(self, n=1, **kwargs):
+        update(self, n, **kwargs)
         ticks.append((self.done, time.perf_counter()))
     Progress.update = counted
 

@@ -26,7 +26,10 @@ the figure of ``howard.synth.samples``; the others are the held-out families of
 ``howard.synth.families``, which training never draws from), each on its own set of the same
 seeds, cameras and backgrounds, and reports a table per family and one over all of them.
 ``--light dim`` makes the same clips at 5-15 % exposure with high-ISO noise
-(``howard.synth.light``).
+(``howard.synth.light``). ``--coverage P`` frames the plate off the shot: its time-mapped frames
+miss a strip of about P of the width on the right, where the person stands (at first); with
+``--coverage-mode pan`` (the default) the plate pans from there to P the other way, so other
+plate frames see the strip, with ``offset`` no plate frame does.
 
 Per method: the mean over frames of SAD, MSE, Grad and Conn on the whole frame, SAD and Grad
 in the unknown band, dtSSD (see ``howard.eval.metrics``), and the mean corner error in px of the
@@ -57,7 +60,7 @@ import howard
 from howard.align import homography
 from howard.eval import baselines, metrics, sheet
 from howard.io import media
-from howard.synth.clips import closeup_person, make_set
+from howard.synth.clips import closeup_person, edge_person, make_set
 from howard.synth.families import FAMILIES
 from howard.synth.light import LIGHTS
 from howard.errors import HowardError
@@ -93,11 +96,13 @@ def parse_size(text: str) -> Tuple[int, int]:
 def evaluation_set(cache: Path, seed: int, clips: int, frames: int, size,
                    zoom: float = 1.0, subject: str = "person",
                    light: str = "normal", plate_order: str = "same",
-                   parallax: float = 0.0) -> List[Path]:
+                   parallax: float = 0.0, coverage: float = 0.0,
+                   coverage_mode: str = "pan") -> List[Path]:
     """The clip folders of the set, made once and reused from ``cache``.
 
     A ``plate_order`` other than 'same' walks both cameras 0.8 frame widths sideways (the
-    plate pass in that order); ``parallax`` adds near boards of that gain."""
+    plate pass in that order); ``parallax`` adds near boards of that gain; ``coverage``
+    frames the plate off the shot by that fraction of the width (``coverage_mode``)."""
     params = {"seed": seed, "clips": clips, "frames": frames, "size": list(size)}
     root = cache / f"seed{seed}-{clips}x{frames}-{size[0]}x{size[1]}"
     extra = {}
@@ -117,6 +122,11 @@ def evaluation_set(cache: Path, seed: int, clips: int, frames: int, size,
         params["zoom"] = zoom
         root = root.with_name(f"{root.name}-zoom{zoom:g}")
         extra["person_fn"] = closeup_person(zoom)
+    if coverage:
+        params.update(coverage=coverage, coverage_mode=coverage_mode)
+        root = root.with_name(f"{root.name}-{coverage_mode}{coverage:g}")
+        extra[f"plate_{coverage_mode}"] = coverage
+        extra["person_fn"] = edge_person(0.9, extra.get("person_fn"))
     record = root / "set.json"
     if not (record.is_file() and json.loads(record.read_text()) == params):
         tmp = root.with_name(f".{root.name}.{os.getpid()}.tmp")
@@ -229,14 +239,19 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
             "align_px": align_px, "published_failures": failures,
             "howard_fallbacks": summary["fallback_frames"], "howard_seconds": howard_seconds,
             "base_pass_scale": matter.model.backbone_scale,
-            "rerun_max_abs_diff": rerun_diff}
+            "rerun_max_abs_diff": rerun_diff,
+            # share of the frame the chosen plate frame covers, and the plate with its mosaic
+            "valid": [records[t]["valid"] for t in range(n)],
+            "covered": [records[t].get("covered", records[t]["valid"]) for t in range(n)]}
 
 
 def clip_report(clip: Dict, methods: List[str]) -> Dict:
     """One clip's entry of results.json: its records and mean metrics per method."""
     out = {k: v for k, v in clip.items() if k not in ("rows", "align_px")}
     out["methods"] = {m: {"metrics": metrics.summarize(clip["rows"][m]),
-                          "align_px": float(np.mean(clip["align_px"][m]))} for m in methods}
+                          "align_px": float(np.mean(clip["align_px"][m])),
+                          "sad_per_frame": [round(float(r["sad"]), 4)
+                                            for r in clip["rows"][m]]} for m in methods}
     return out
 
 
@@ -318,6 +333,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "than the scene with the camera (e.g. 0.6)")
     p.add_argument("--align-parallax", choices=("on", "off"), default=None,
                    help="howard's residual parallax correction (default: as howard matte does)")
+    p.add_argument("--coverage", type=float, default=0.0,
+                   help="frame the plate off the shot: its time-mapped frames miss a strip of "
+                        "about this fraction of the width on the right, where the person "
+                        "stands (default 0: framed like the shot)")
+    p.add_argument("--coverage-mode", choices=("pan", "offset"), default="pan",
+                   help="pan (default): the plate pans from there to as far the other way, "
+                        "so other plate frames see the strip; offset: no plate frame does")
     args = p.parse_args(argv)
     methods = ["howard"] + [m.strip() for m in args.methods.split(",")
                             if m.strip() and m.strip() != "howard"]
@@ -341,8 +363,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.matte_extra["temporal"] = args.temporal
     if args.align_parallax is not None:
         args.matte_extra["parallax"] = args.align_parallax
+    if not 0 <= args.coverage < 0.5:
+        p.error("--coverage must be in [0, 0.5)")
     sets = {f: evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size,
-                              args.zoom, f, args.light, args.plate_order, args.parallax)
+                              args.zoom, f, args.light, args.plate_order, args.parallax,
+                              args.coverage, args.coverage_mode)
             for f in families}
     h, w = args.size
     scale = args.backbone_scale or auto_backbone_scale(h, w)
@@ -374,6 +399,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                  for f in families}
     failures = sum(c["published_failures"] for c in per_clip)
     fallbacks = sum(c["howard_fallbacks"] for c in per_clip)
+    valid = [v for c in per_clip for v in c["valid"]]
+    covered = [v for c in per_clip for v in c["covered"]]
     zoomed = f", person zoomed {args.zoom:g}x" if args.zoom != 1 else ""
     fitted = [c["base_pass_scale"] for c in per_clip]
     if any(abs(f - scale) > 1e-9 for f in fitted):
@@ -392,6 +419,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         note += f" Plate pass {args.plate_order}, walking {PLATE_ORDER_PAN:g} frame widths."
     if args.parallax:
         note += f" Near boards with parallax gain {args.parallax:g}."
+    if args.coverage:
+        note += (f" Plate framed off the shot: a strip of {args.coverage:g} of the width "
+                 f"missed, the person standing in it ({args.coverage_mode}).")
+    note += (f" Howard's chosen plate frames covered {100 * np.mean(valid):.1f} % of the frame "
+             f"on average (least {100 * np.min(valid):.1f} %), with the mosaic "
+             f"{100 * np.mean(covered):.1f} % (least {100 * np.min(covered):.1f} %).")
     if families == ["person"]:
         text = table(results, n_frames, note)
     else:
@@ -409,6 +442,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "refine_uncertain": args.refine_uncertain, "methods": methods,
                            "subjects": families, "light": args.light,
                            "plate_order": args.plate_order, "parallax": args.parallax,
+                           "coverage": args.coverage, "coverage_mode": args.coverage_mode,
                            "temporal": args.temporal, "backend": matter.backend,
                            "precision": matter.precision,
                            "difference_key": {"low": baselines.KEY_LOW,
@@ -416,6 +450,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                               "blur": baselines.KEY_BLUR}},
               "methods": results, "families": by_family, "published_failures": failures,
               "howard_fallbacks": fallbacks,
+              "coverage": {"valid_mean": float(np.mean(valid)), "valid_min": float(np.min(valid)),
+                           "covered_mean": float(np.mean(covered)),
+                           "covered_min": float(np.min(covered))},
               "seconds": round(seconds, 1),
               "clips": [clip_report(c, methods) for c in per_clip]}
     (args.out / "results.json").write_text(json.dumps(report, indent=1))

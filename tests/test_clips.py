@@ -156,3 +156,59 @@ def test_closeup_person_magnifies_the_chest():
         clips.closeup_person(0.5)
     plan = clips.plan_clip(3, size, 2, person_fn=clips.closeup_person(2.0))
     assert plan.subject_frame(1)["pha"].mean() > 0.2
+
+
+class TestPlateFraming:
+    """A plate framed off the shot (``plate_pan``, ``plate_offset``) and a person at the edge."""
+
+    def test_plate_shift(self):
+        np.testing.assert_allclose(clips.plate_shift(5, 100, pan=0.1), [10, 5, 0, -5, -10])
+        np.testing.assert_allclose(clips.plate_shift(3, 100, offset=0.2), [20, 20, 20])
+        np.testing.assert_allclose(clips.plate_shift(1, 100, pan=0.1, offset=0.1), [20])
+
+    def test_zero_leaves_the_clip_as_it_was(self, plan):
+        same = clips.plan_clip(5, SIZE, N, plate_pan=0.0, plate_offset=0.0)
+        np.testing.assert_array_equal(same.plate_cams, plan.plate_cams)
+        np.testing.assert_array_equal(same.scene, plan.scene)
+
+    def test_offset_leaves_a_strip_on_the_right(self):
+        """Shifting the plate by 10 % of the width leaves the 16 px on the right of every
+        subject frame unseen (without shake, exactly), and with shake the recorded
+        homography still maps the plate onto the true background."""
+        h, w = SIZE
+        still = clips.plan_clip(5, SIZE, N, plate_offset=0.1, shake=0.0)
+        for t in range(N):
+            ones = cv2.warpPerspective(np.ones((h, w), np.uint8), still.homography(t), (w, h),
+                                       flags=cv2.INTER_NEAREST)
+            assert (ones[:, -16:] == 0).all() and ones[:, :-17].all()
+        off = clips.plan_clip(5, SIZE, N, plate_offset=0.1)
+        for t in range(N):
+            H = off.homography(t)
+            ones = cv2.warpPerspective(np.ones((h, w), np.uint8), H, (w, h),
+                                       flags=cv2.INTER_NEAREST)
+            assert (ones[h // 2, -8:] == 0).all()
+            view = cv2.warpPerspective(off.plate_view(off.plate_index(t)), H, (w, h))
+            inside = cv2.erode(ones, np.ones((9, 9), np.uint8)).astype(bool)
+            assert np.abs(view - off.background(t))[inside].mean() < 0.01
+
+    def test_pan_moves_the_strip_across(self):
+        h, w = SIZE
+        pan = clips.plan_clip(5, SIZE, N, plate_pan=0.2, shake=0.0)
+        first, last = (cv2.warpPerspective(np.ones((h, w), np.uint8), pan.homography(t),
+                                           (w, h), flags=cv2.INTER_NEAREST)[h // 2]
+                       for t in (0, N - 1))
+        # without shake: 32 px missed on the right at first; later the plate frames lie on
+        # the other side of the shot (the last subject frame maps to plate frame 5 of 7)
+        assert (first[-32:] == 0).all() and first[:-33].all()
+        assert (last[:8] == 0).all() and last[-1] == 1
+
+    def test_edge_person(self):
+        size = (96, 160)
+        fgr, pha = clips.edge_person(0.9)(np.random.default_rng(4), size)
+        middle = clips.samples.person(np.random.default_rng(4), size)[1]
+        assert fgr.shape == (*size, 3) and 0 <= pha.min() and pha.max() <= 1
+        xs = np.nonzero(pha > 0.5)[1]
+        assert xs.max() == size[1] - 1 and xs.min() > 0.6 * size[1]  # cut by the right edge
+        assert abs(middle.sum() - pha.sum()) > 0.05 * middle.sum()  # part of it left the frame
+        with pytest.raises(ValueError):
+            clips.edge_person(1.5)

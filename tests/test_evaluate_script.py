@@ -77,3 +77,27 @@ def test_evaluate_families_in_dim_light(tmp_path):
         "seed1-1x2-144x256-cloth-dim", "seed1-1x2-144x256-plant-dim"]
     bad = subprocess.run(cmd[:-8] + ["--subjects", "tree"], capture_output=True, text=True)
     assert bad.returncode == 2 and "tree" in bad.stderr
+
+
+def test_evaluate_a_plate_framed_off_the_shot(tmp_path):
+    out = tmp_path / "eval"
+    cmd = [sys.executable, str(SCRIPT), "--out", str(out), "--cache", str(tmp_path / "sets"),
+           "--clips", "1", "--frames", "3", "--size", "144x256", "--methods", "howard,truth",
+           "--coverage", "0.1", "--coverage-mode", "offset", "--backbone-scale", "1/4",
+           "--sample-pixels", "1024", "--sheet-rows", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "results.json").read_text())
+    assert (report["settings"]["coverage"], report["settings"]["coverage_mode"]) == (0.1, "offset")
+    assert [p.name for p in (tmp_path / "sets").iterdir()] == ["seed1-1x3-144x256-offset0.1"]
+    meta = json.loads((tmp_path / "sets" / "seed1-1x3-144x256-offset0.1" / "clip_000" /
+                       "meta.json").read_text())
+    assert meta["plate_offset"] == 0.1
+    cover = report["coverage"]
+    assert cover["valid_min"] <= cover["covered_min"] < 0.95  # a strip is left uncovered
+    clip = report["clips"][0]
+    assert len(clip["covered"]) == 3 and len(clip["methods"]["truth"]["sad_per_frame"]) == 3
+    table = (out / "table.md").read_text()
+    assert "Plate framed off the shot" in table and "with the mosaic" in table
+    bad = subprocess.run(cmd[:-10] + ["--coverage", "0.7"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--coverage" in bad.stderr

@@ -8,6 +8,11 @@ ECC alone tracks the plate from the last good homography (identity before there 
 coarse to fine, and is kept if the background then matches at least as well; otherwise that
 homography is reused as it is and the frame is flagged: one bad frame never stops a run.
 
+Where the chosen plate frame leaves part of the frame uncovered, other plate frames that see
+it are laid in (the other candidates, with the homographies their matching gave, and the
+keyframes of :class:`Keyframes`, matched the same way): a mosaic (:mod:`.mosaic`). What no
+plate frame covers is filled so that a subject standing there is kept.
+
 The plate clip is streamed: :class:`PlateWindow` holds only the current candidates (at most
 ``2 * window + 2`` frames, and in a pipelined run the next couple read ahead) with their
 features, computed once per plate frame.
@@ -15,15 +20,17 @@ features, computed once per plate frame.
 
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import cv2
 import numpy as np
 
-from . import color, features, homography
+from . import color, features, homography, mosaic
+from .alignment import Alignment, _rounded, _usable
 from ..errors import InputError
 from ..io.media import FrameSource, open_source
+from .keyframes import Keyframes
+from .mosaic_sources import MosaicSources
 from .plate_window import PLATE_FITS, PlateFrame, PlateWindow, candidates, fit_plate, plate_crop
 from .search import PlateSearch
 
@@ -41,19 +48,6 @@ def scaled_min_inliers(size: Tuple[int, int], full: int = 30, floor: int = 12,
     return int(min(full, max(floor, round(full * size[0] / height))))
 
 
-def _sig(x: float, digits: int = 10) -> float:
-    return float(f"{x:.{digits}g}")
-
-
-def _usable(H: Optional[np.ndarray]) -> bool:
-    """``H`` is a finite, invertible 3x3 homography with ``H[2, 2]`` away from 0."""
-    if H is None:
-        return False
-    H = np.asarray(H, dtype=np.float64)
-    return (H.shape == (3, 3) and bool(np.isfinite(H).all()) and abs(H[2, 2]) > 1e-12
-            and abs(float(np.linalg.det(H))) > 1e-12)
-
-
 def _stretched(src: np.ndarray) -> np.ndarray:
     """HxW uint8 grey of ``src`` (HxWx3 uint8 RGB) with its local contrast stretched as a
     flat plate's is (:func:`features.normalise_contrast`, whatever its spread)."""
@@ -61,74 +55,7 @@ def _stretched(src: np.ndarray) -> np.ndarray:
     return features.normalise_contrast(grey, low=256)
 
 
-def _rounded(H: np.ndarray) -> np.ndarray:
-    """``H`` at the precision :meth:`Alignment.to_json` keeps (a 1e-7 px change), so a run
-    resumed from the records continues exactly as an uninterrupted one."""
-    return np.array([[_sig(v) for v in row] for row in H.tolist()])
-
-
-@dataclass
-class Alignment:
-    """The plate aligned to one subject frame.
-
-    Attributes:
-        bgr: HxWx3 uint8 RGB plate warped to the frame, colour-matched, and filled from the
-            frame where the plate does not reach.
-        valid: HxW bool, True where the plate covers the frame.
-        H: 3x3 float64 plate -> subject homography used.
-        plate_index: plate frame used.
-        inliers: inlier matches of ``H`` (0 for a fallback).
-        residual: background mismatch of the choice (0-255 units, at scoring size).
-        fallback: no candidate passed; ``H`` is the last good one (or identity).
-        reason: why the fallback was taken, or why ECC alone aligned the frame ('' otherwise).
-        gain, bias: (3,) colour correction applied (bias in 0-1 units).
-        refined: ``H`` was polished by ECC, or (no candidate's features gave a homography)
-            found by ECC alone from the last good one.
-        tried: per candidate ``[plate_index, inliers, residual or None]``.
-        plate, busy: what :meth:`PlateAligner.render` still needs (the chosen plate frame
-            at full size, the subject mask at scoring size); None once rendered.
-        parallax: mean length in px of the residual parallax correction applied to ``bgr``
-            (:func:`howard.align.parallax.correct_alignment`), None when off.
-
-    Between :meth:`PlateAligner.choose` and :meth:`PlateAligner.render`, ``bgr``,
-    ``valid``, ``gain`` and ``bias`` are None.
-    """
-
-    bgr: np.ndarray
-    valid: np.ndarray
-    H: np.ndarray
-    plate_index: int
-    inliers: int
-    residual: float
-    fallback: bool
-    reason: str
-    gain: np.ndarray
-    bias: np.ndarray
-    refined: bool = False
-    tried: List[list] = field(default_factory=list)
-    seconds: Optional[float] = None
-    plate: Optional[np.ndarray] = field(default=None, repr=False)
-    busy: Optional[np.ndarray] = field(default=None, repr=False)
-    parallax: Optional[float] = None  # mean residual correction in px (None: not applied)
-
-    def to_json(self) -> dict:
-        """Everything but the images, as plain JSON types (floats rounded)."""
-        rec = {"plate_index": int(self.plate_index), "fallback": bool(self.fallback),
-               "reason": self.reason, "inliers": int(self.inliers),
-               "residual": round(float(self.residual), 3) if np.isfinite(self.residual) else None,
-               "H": [[_sig(v) for v in row] for row in self.H.tolist()],
-               "gain": [round(float(g), 4) for g in self.gain],
-               "bias": [round(float(b), 4) for b in self.bias],
-               "valid": round(float(self.valid.mean()), 4), "refined": bool(self.refined),
-               "tried": self.tried}
-        if self.parallax is not None:
-            rec["parallax"] = round(float(self.parallax), 3)
-        if self.seconds is not None:
-            rec["seconds"] = round(float(self.seconds), 4)
-        return rec
-
-
-class PlateAligner:
+class PlateAligner(MosaicSources):
     """Aligns the plate to each subject frame in turn (``t`` ascending).
 
     Args:
@@ -147,6 +74,14 @@ class PlateAligner:
         smooth: 0 (off) to <1, blend of the chosen H's corners with the previous frame's while
             the plate frame stays the same.
         seed: RNG seed for the robust estimator.
+        mosaic: complete the chosen plate frame with other plate frames where it does not
+            cover the frame (False: only :func:`mosaic.fill_uncovered`).
+        keyframe_step, keyframe_reach: the mosaic's plate frames beyond the candidates (see
+            :class:`Keyframes`).
+        min_gap: the mosaic is built only when the chosen plate frame misses more than this
+            fraction of the frame (a sliver along an edge is not worth matching more frames),
+            and a plate frame joins it only when it adds more than that.
+        max_layers: plate frames laid into one frame at most.
     """
 
     def __init__(self, plate: Union[FrameSource, str, os.PathLike], size: Tuple[int, int], *,
@@ -155,7 +90,9 @@ class PlateAligner:
                  n_features: int = 2000, work_width: int = 960, dilate: float = 0.02,
                  min_inliers: Optional[int] = None, max_shift: float = 0.25,
                  refine: bool = True,
-                 smooth: float = 0.0, seed: int = 0):
+                 smooth: float = 0.0, seed: int = 0, mosaic: bool = True,
+                 keyframe_step: int = 8, keyframe_reach: int = 24, min_gap: float = 0.002,
+                 max_layers: int = 3):
         source = plate if isinstance(plate, FrameSource) else open_source(plate)
         if not 0.0 <= smooth < 1.0:
             raise ValueError(f"smooth must be in [0, 1), got {smooth}")
@@ -174,6 +111,8 @@ class PlateAligner:
         self.before_index: Optional[int] = None  # the winner before prev_index
         self.prev_H: Optional[np.ndarray] = None
         self.good_H: Optional[np.ndarray] = None
+        self.mosaic, self.min_gap, self.max_layers = mosaic, min_gap, max_layers
+        self.keyframes = Keyframes(self.plates, keyframe_step, keyframe_reach)
 
     def restore(self, record: dict, before: Optional[dict] = None) -> None:
         """Continue after the frame whose :meth:`Alignment.to_json` record is given (resume);
@@ -318,26 +257,40 @@ class PlateAligner:
         fallback = best is None and not refined
         if not fallback:
             self.good_H = H
+        # a fallback's homography is a guess: other plate frames matched against it would
+        # only add to the error
+        sources = [] if fallback or not self.mosaic else self._mosaic_sources(
+            index, H, res, kept, frames, centre, src_feat, f, src_small, busy)
 
         return Alignment(None, None, H, index, n, res, fallback, reason, None, None,
-                         refined, tried, plate=frames[index].rgb, busy=busy)
+                         refined, tried, plate=frames[index].rgb, busy=busy, sources=sources)
 
     def render(self, a: Alignment, src: np.ndarray) -> Alignment:
         """Fill in ``a`` (from :meth:`choose` for ``src``): the plate warped to the frame,
-        colour-matched on the background, and filled from the frame where it does not reach.
+        completed by the mosaic's plate frames (:func:`mosaic.compose`), colour-matched on the
+        background, and filled where no plate frame reaches (:func:`mosaic.fill_uncovered`).
 
         Depends only on its arguments, so one thread can render a frame while another
         chooses for the next. Returns ``a``.
         """
         h, w = self.size
         bgr, valid = homography.warp_plate(a.plate, a.H, self.size)
-        trusted = valid & ~cv2.resize(a.busy.astype(np.uint8), (w, h),
-                                      interpolation=cv2.INTER_NEAREST).astype(bool)
+        busy = cv2.resize(a.busy.astype(np.uint8), (w, h),
+                          interpolation=cv2.INTER_NEAREST).astype(bool)
         # 10,000 pixels pin three gains and biases down as well as 40,000, in a quarter of
         # the time
-        gain, bias = color.fit_gain_bias(bgr, src, trusted, max_samples=10_000)
-        a.bgr = homography.fill_border(color.apply_gain_bias(bgr, gain, bias), src, valid)
-        a.valid, a.gain, a.bias, a.plate, a.busy = valid, gain, bias, None, None
+        gain, bias = color.fit_gain_bias(bgr, src, valid & ~busy, max_samples=10_000)
+        covered = valid
+        if a.sources:  # the mosaic is made in the chosen frame's colours, then matched as one
+            layers = [homography.warp_plate(rgb, H, self.size) for _, rgb, H in a.sources]
+            bgr, covered, gained = mosaic.compose(bgr, valid, layers,
+                                                  mosaic.feather_width(self.size))
+            a.mosaic = [[i, round(g, 4)] for (i, _, _), g in zip(a.sources, gained)]
+        a.bgr = color.apply_gain_bias(bgr, gain, bias)
+        if not covered.all():
+            a.bgr, a.inpainted = mosaic.fill_uncovered(a.bgr, covered, src)
+        a.valid, a.covered, a.gain, a.bias = valid, covered, gain, bias
+        a.plate = a.busy = a.sources = None
         return a
 
     def _estimate(self, plate: PlateFrame, src_feat, prior):
@@ -408,3 +361,4 @@ class PlateAligner:
     def close(self) -> None:
         """Stop reading the plate."""
         self.plates.close()
+        self.keyframes.close()

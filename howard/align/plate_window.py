@@ -147,12 +147,12 @@ class PlateWindow:
             while self._it is not None and self._next <= missing[-1]:
                 got = self._read()
                 if got is not None and got[0] in missing:
-                    self.frames[got[0]] = self._prepare(*got)
+                    self.frames[got[0]] = self.prepare(*got)
             self._settle()
         for i in need:
             f = self.frames.get(i)
             if f is not None and f.features is None:
-                self._describe(f)
+                self.describe(f)
         if self.executor is not None and self._it is not None and len(self._spare) < self.ahead:
             self._job = self.executor.submit(self._read_ahead)
         return {i: self.frames[i] for i in need if i in self.frames}
@@ -171,7 +171,7 @@ class PlateWindow:
         while self._it is not None and len(self._spare) < self.ahead:
             got = self._read()
             if got is not None:
-                self._spare[got[0]] = self._describe(self._prepare(*got))
+                self._spare[got[0]] = self.describe(self.prepare(*got))
 
     def _settle(self) -> None:
         """Wait for the read-ahead job (re-raising its error); note where the clip ended."""
@@ -185,12 +185,14 @@ class PlateWindow:
                 self.length = self._ended
             self._ended = None
 
-    def _prepare(self, index: int, frame: np.ndarray) -> PlateFrame:
+    def prepare(self, index: int, frame: np.ndarray) -> PlateFrame:
+        """Plate frame ``index`` (as decoded) at the subject's size, with its small copies."""
         rgb = fit_plate(frame, self.size, self.plate_fit)
         small = homography.shrink(rgb, self.small_width)
         return PlateFrame(index, rgb, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
 
-    def _describe(self, f: PlateFrame) -> PlateFrame:
+    def describe(self, f: PlateFrame) -> PlateFrame:
+        """``f`` with its features computed (counted in ``described``)."""
         f.features = homography.detect(f.rgb, **self.detect_args)
         self.described += 1
         return f

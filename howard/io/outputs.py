@@ -139,19 +139,6 @@ class OutputFolder:
         for part in (self.state / "parts").glob("done-*"):  # folded into done above
             part.unlink()
 
-    def alignment_records(self) -> List[Dict]:
-        """Every readable record of alignment.jsonl, in file order (the file is not changed)."""
-        path = self.root / "alignment.jsonl"
-        records = []
-        for line in path.read_text().splitlines() if path.is_file() else []:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict):
-                records.append(rec)
-        return records
-
     def read_alignment(self, below: int) -> List[Dict]:
         """Alignment records of frames ``< below`` (damaged or later lines dropped), and the
         file rewritten to hold just those."""

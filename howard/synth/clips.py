@@ -11,6 +11,10 @@ Shake is low-pass filtered noise, a slow drift (0.4 s) plus a jitter (0.08 s), w
 2 deg, translation 3% of the width, scale 3% and perspective 2%, each times ``shake``. The plate
 is ``clip(gain * view + bias)`` per channel, gain 0.85-1.15 and bias within +-0.05 drifting
 smoothly. Both clips get Gaussian sensor noise.
+
+A plate that is not framed like the shot (``plate_pan``, ``plate_offset``) leaves a strip of the
+subject frame that its time-mapped frame does not see; with :func:`edge_person` the person
+stands in that strip (the case the plate mosaic of :mod:`howard.align.mosaic` is for).
 """
 
 import json
@@ -29,12 +33,12 @@ from ..io import encode, media
 from . import layers
 from . import light as lighting
 from . import samples
+from .placement import PersonFn, closeup_person, edge_person  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 Size = Tuple[int, int]
-PersonFn = Callable[[np.random.Generator, Size], Tuple[np.ndarray, np.ndarray]]
 BackgroundFn = Callable[[np.random.Generator, Size], np.ndarray]
 
 
@@ -97,6 +101,17 @@ def person_motion(rng: np.random.Generator, n: int, fps: float, size: Size, pha:
         angle = r_amp * math.sin(2 * math.pi * t / (fps * r_period) + r_phase) if sway else 0
         out[t] = _shift(travel * (ease - 0.5), 0.0) @ _rot_scale(angle, s, (cx, foot))
     return out
+
+
+def plate_shift(n: int, width: int, pan: float = 0.0, offset: float = 0.0) -> np.ndarray:
+    """(n,) float64 extra sideways shift of the plate camera in px, per plate frame.
+
+    ``offset`` of the width throughout, plus a pan from ``+pan`` to ``-pan`` of the width over
+    the clip (linear). A positive shift moves the scene right in the plate frame, so the plate
+    does not see a strip of that width on the right of the subject's view.
+    """
+    ramp = np.linspace(1.0, -1.0, n) if n > 1 else np.ones(n)
+    return width * (offset + pan * ramp)
 
 
 def plate_exposure(rng: np.random.Generator, n: int, fps: float) -> Tuple[np.ndarray, np.ndarray]:
@@ -230,37 +245,12 @@ class ClipPlan:
                 "bgr": bgr}
 
 
-def closeup_person(zoom: float) -> PersonFn:
-    """A :data:`PersonFn` for medium shots and close-ups: :func:`howard.synth.samples.person` drawn at
-    the frame's size and magnified ``zoom`` times about the middle of its chest, which lands at
-    45 % of the width and 40 % of the height; the figure runs off the frame's edges (and its
-    edges are ``zoom`` times softer than in a full-length shot)."""
-    if zoom < 1:
-        raise ValueError(f"zoom must be at least 1, got {zoom}")
-
-    def draw(rng: np.random.Generator, size: Size) -> Tuple[np.ndarray, np.ndarray]:
-        h, w = size
-        fgr, pha = samples.person(rng, size)
-        ys, xs = np.nonzero(pha > 0.99)  # the solid figure, not its hair strands
-        if ys.size == 0:
-            return fgr, pha
-        top, bottom = ys.min(), ys.max()
-        cy = top + 0.3 * (bottom - top)  # chest height of a standing figure
-        row = xs[np.abs(ys - cy) < 2]
-        cx = float(np.median(row)) if row.size else float(xs.mean())
-        m = np.float64([[zoom, 0, 0.45 * w - zoom * cx], [0, zoom, 0.4 * h - zoom * cy]])
-        warp = [cv2.warpAffine(np.ascontiguousarray(x), m, (w, h), flags=cv2.INTER_CUBIC,
-                               borderMode=cv2.BORDER_CONSTANT) for x in (fgr, pha)]
-        return np.clip(warp[0], 0, 1), np.clip(warp[1], 0, 1)
-
-    return draw
-
-
 def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_ratio: float = 1.2,
               fps: float = 24, shake: float = 1.0, sway: bool = True,
               person_fn: Optional[PersonFn] = None,
               background_fn: Optional[BackgroundFn] = None, pan: float = 0.0,
-              plate_order: str = "same", parallax: float = 0.0) -> ClipPlan:
+              plate_order: str = "same", parallax: float = 0.0, plate_pan: float = 0.0,
+              plate_offset: float = 0.0) -> ClipPlan:
     """Draw a clip: cameras, scene, person, motion and plate exposure (nothing rendered yet).
 
     Args:
@@ -276,6 +266,8 @@ def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_rati
             plate at least ``1.5 n_frames`` long so it still reaches the subject's end.
         parallax: 0, or the gain of a near layer of boards (:mod:`howard.synth.layers`),
             which one homography cannot align with the scene behind.
+        plate_pan, plate_offset: the plate framed off the shot (see :func:`plate_shift`); 0
+            leaves the clip exactly as without them.
     """
     h, w = size
     if h % 2 or w % 2 or min(h, w) < 16:
@@ -293,6 +285,9 @@ def plan_clip(seed: int, size: Size = (540, 960), n_frames: int = 24, plate_rati
         walk_s, walk_p = walk_positions(plate_order, n_frames, n_plate)
         follow = subject
         subject, plate = _walked(subject, walk_s, pan * w), _walked(plate, walk_p, pan * w)
+    if plate_pan or plate_offset:  # no random draw: the rest of the clip stays the same
+        plate = np.stack([_shift(dx, 0.0) @ c for dx, c in
+                          zip(plate_shift(n_plate, w, plate_pan, plate_offset), plate)])
     # the scene is just big enough for every camera (frame corners mapped back), 3 px spare
     corners = np.array([[-0.5, w - 0.5, w - 0.5, -0.5], [-0.5, -0.5, h - 0.5, h - 0.5], [1] * 4])
     seen = np.concatenate([np.linalg.inv(c) @ corners for c in (*subject, *plate)], axis=1)
@@ -328,7 +323,7 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
               person_fn: Optional[PersonFn] = None,
               background_fn: Optional[BackgroundFn] = None, subject: str = "person",
               light: str = "normal", pan: float = 0.0, plate_order: str = "same",
-              parallax: float = 0.0) -> dict:
+              parallax: float = 0.0, plate_pan: float = 0.0, plate_offset: float = 0.0) -> dict:
     """Write one synthetic clip pair and its truth into ``out_dir`` (created if missing).
 
     Files: ``subject.mp4``, ``plate.mp4`` (H.264 yuv420p at x264 ``crf``), ``meta.json`` and,
@@ -350,8 +345,9 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
         The contents of ``meta.json``: ``seed, size [h, w], fps, n_subject, n_plate, crf, noise,
         plate_ratio, shake, sway, scene_size``; ``frames``, per subject frame: ``index,
         plate_index, homography`` (3x3 list, plate frame -> subject frame) and the plate frame's
-        ``plate_gain, plate_bias``; ``plate_exposure``: ``gain, bias`` (n_plate x 3);
-        ``subject_cameras, plate_cameras``: scene -> frame homographies.
+        ``plate_gain, plate_bias``; ``plate_pan, plate_offset`` when not 0;
+        ``plate_exposure``: ``gain, bias`` (n_plate x 3); ``subject_cameras, plate_cameras``:
+        scene -> frame homographies.
     """
     out, gt = Path(out_dir), Path(out_dir) / "gt"
     if subject != "person":
@@ -359,7 +355,7 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
         person_fn = family(subject)
     lit = lighting.draw_light(light, seed)
     plan = plan_clip(seed, size, n_frames, plate_ratio, fps, shake, sway, person_fn,
-                     background_fn, pan, plate_order, parallax)
+                     background_fn, pan, plate_order, parallax, plate_pan, plate_offset)
     noise_rng = _streams(seed)[6]
     for folder in [gt / "pha", gt / "fgr", gt / "bgr"] if write_gt else [out]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -389,6 +385,8 @@ def make_clip(out_dir: PathLike, seed: int, size: Size = (540, 960), n_frames: i
             "plate_ratio": plate_ratio, "shake": shake, "sway": sway,
             "scene_size": list(plan.scene.shape[:2]), "subject": subject, "light": light,
             "exposure": lit.exposure,
+            **({"plate_pan": plate_pan, "plate_offset": plate_offset}
+               if plate_pan or plate_offset else {}),
             "convention": "homography: plate pixel (x, y, 1) -> subject pixel, pixel centres at "
                           "integers; plate = clip(gain * scene view + bias)"}
     for key, value, default in (("pan", pan, 0.0), ("plate_order", plate_order, "same"),
