@@ -166,10 +166,20 @@ def _pan_clip(scene, n=24, step=6.0, start=48.0):
 
 
 class TestAlignerMosaic:
+    @staticmethod
+    def _window_only(aligner):
+        """The aligner kept to its time-mapped window: plate frame 8 of the pan is framed
+        exactly like the subject, and the whole-plate search would rightly pick it, leaving
+        nothing for the mosaic to do."""
+        aligner.search.widen = lambda picks, *args, **kwargs: (picks, False)
+        aligner.search.more = lambda *args, **kwargs: []
+        return aligner
+
     def test_a_keyframe_fills_the_strip(self, scene):
         clip = _pan_clip(scene)
         subject, blob = paste_blob(view(scene, SUBJECT, SIZE), 0.15)
-        aligner = plate.PlateAligner(ListSource(clip), SIZE, n_subject=24, window=3)
+        aligner = self._window_only(plate.PlateAligner(ListSource(clip), SIZE, n_subject=24,
+                                                       window=3))
         a = aligner.align(0, subject, blob)
         assert a.plate_index in (0, 1, 2, 3) and not a.fallback
         assert a.valid.mean() < 0.96 and a.covered.mean() > 0.995
@@ -182,7 +192,8 @@ class TestAlignerMosaic:
         assert rec["uncovered"] == pytest.approx(1 - rec["covered"], abs=1e-4)
         assert rec["mosaic"] == a.mosaic
         # without the mosaic the strip is the frame (the blob is not in it)
-        bare = plate.PlateAligner(ListSource(clip), SIZE, n_subject=24, window=3, mosaic=False)
+        bare = self._window_only(plate.PlateAligner(ListSource(clip), SIZE, n_subject=24,
+                                                    window=3, mosaic=False))
         b = bare.align(0, subject, blob)
         assert b.mosaic == [] and np.array_equal(b.covered, b.valid)
         np.testing.assert_array_equal(b.bgr[~b.valid & ~blob], subject[~b.valid & ~blob])
