@@ -29,6 +29,19 @@ def _shift(j):
     return 30 - 5 * j
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _window_only():
+    """Keep the aligner to its time-mapped window in this module: the whole-plate search
+    would rightly pick the pan's later, fully framed plate frames, and the strip these tests
+    need the mosaic for would not be missing."""
+    from howard.align.search import PlateSearch
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PlateSearch, "widen", lambda self, picks, *a, **k: (picks, False))
+        mp.setattr(PlateSearch, "more", lambda self, *a, **k: [])
+        yield
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """(subject folder, plate folder, checkpoint, scene as uint8)."""
