@@ -1,5 +1,6 @@
 """The OpenVINO backend: agreement with torch, its disk cache and the fallback."""
 
+import copy
 import logging
 
 import numpy as np
@@ -32,13 +33,17 @@ def _model(**options):
     return model
 
 
+@pytest.mark.parametrize("refiner", [False, True], ids=["base", "base+refiner"])
 @pytest.mark.parametrize("mode", ["sampling", "thresholding", "full"])
-def test_openvino_matches_torch(mode, tmp_path):
+def test_openvino_matches_torch(mode, refiner, tmp_path):
     model = _model(refine_mode=mode, sample_pixels=2000, threshold=0.0)
     src, bgr = _frames()
     want = infer.Matter(model, torch.device("cpu"))(src, bgr)
     ov = infer.Matter(model, torch.device("cpu"), backend="openvino")
     assert ov.backend == "openvino"
+    if refiner:  # the refiner's patch convolutions through OpenVINO too
+        net = copy.deepcopy(infer.Matter(model, torch.device("cpu")).model)
+        ov.model = ovb.OpenVinoNet(net, "f32", refiner=True, cache=tmp_path).install()
     got = ov(src, bgr)
     assert want["ref"].sum() > 0
     for key in infer.OUTPUTS:
@@ -61,7 +66,8 @@ def test_sampling_every_cell_equals_full():
 def test_cache_reused_and_damaged_cache_rebuilt(tmp_path):
     model = _model(sample_pixels=2000)
     src, bgr = _frames()
-    net = lambda: ovb.OpenVinoNet(infer.fuse_batchnorm(model), cache=tmp_path).install()  # noqa
+    net = lambda: ovb.OpenVinoNet(infer.fuse_batchnorm(model), cache=tmp_path,  # noqa
+                                  refiner=True).install()
     ovb.STATS.update(converted=0, cached=0)
     first = net()(*(infer.Matter(model).to_tensor(x) for x in (src, bgr)))[0]
     assert ovb.STATS["converted"] == 3 and ovb.STATS["cached"] == 0
@@ -97,6 +103,6 @@ def test_telemetry_is_kept_off(monkeypatch, tmp_path):
     assert telemetry_utils.tm is not tm
     model = _model(sample_pixels=2000)
     src, bgr = _frames()
-    net = ovb.OpenVinoNet(infer.fuse_batchnorm(model), cache=tmp_path).install()
+    net = ovb.OpenVinoNet(infer.fuse_batchnorm(model), cache=tmp_path, refiner=True).install()
     net(*(infer.Matter(model).to_tensor(x) for x in (src, bgr)))
     assert ovb.STATS["converted"] >= 3
