@@ -159,7 +159,8 @@ class OpenVinoNet:
         self.precision = precision
         self.cache = Path(cache) if cache is not None else cache_dir()
         self.core = self.ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+        config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
+                  "ENABLE_CPU_PINNING": False}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         self.config = config
