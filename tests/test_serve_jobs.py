@@ -36,13 +36,19 @@ class TestRunner:
         yield runner
         runner.stop()
 
-    def test_two_at_a_time_oldest_first(self, runner):
-        store = runner.store
+    @staticmethod
+    def _three_jobs(runner):
+        """Start the runner with three jobs submitted; returns their ids once two run."""
         runner.start()
-        ids = [_job(store) for _ in range(3)]
+        ids = [_job(runner.store) for _ in range(3)]
         for job_id in ids:
             runner.submit(job_id)
         _until(lambda: len(runner.workers) == 2)
+        return ids
+
+    def test_two_at_a_time_oldest_first(self, runner):
+        store = runner.store
+        ids = self._three_jobs(runner)
         assert sorted(runner.workers) == sorted(ids[:2]) and runner.queue == ids[2:]
         assert [store.get(i)["state"] for i in ids] == ["running", "running", "queued"]
         # the first ends well, the second dies without a word: the third starts
@@ -56,11 +62,7 @@ class TestRunner:
 
     def test_cancel_and_stop(self, runner):
         store = runner.store
-        runner.start()
-        ids = [_job(store) for _ in range(3)]
-        for job_id in ids:
-            runner.submit(job_id)
-        _until(lambda: len(runner.workers) == 2)
+        ids = self._three_jobs(runner)
         proc = runner.workers[ids[0]]
         assert runner.cancel(ids[0]) and proc.poll() is not None
         assert runner.cancel(ids[2])  # queued or just started
