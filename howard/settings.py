@@ -154,8 +154,8 @@ def settings_digest(settings: Settings, inputs: Dict) -> Dict:
 
 
 # what settings added since a folder was written meant before they existed
-_BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off", "parallax": "off", "backend": "torch",
-                        "precision": "f32"}}
+_BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off", "parallax": "off",
+                        "backend": "torch", "precision": "f32"}}
 
 
 def recorded_setting(old: Dict, key: str):
