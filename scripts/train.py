@@ -208,9 +208,23 @@ def export(args):
     state = torch.load(source, map_location="cpu", weights_only=False)
     model = build_model(state["variant"], refine=True)
     own = model.state_dict()
+    meta = {"run": run.name, "stage": state["stage"], **state["progress"]}
+    missing = [k for k in own if k not in state["model"]]
+    if missing:  # a base-stage run: the refiner comes from the checkpoint it started from
+        init = (state.get("args") or {}).get("init")
+        if init in (None, "none", "imagenet") or not Path(init).is_file():
+            raise SystemExit(f"{source} has no refiner ({len(missing)} tensors missing) and "
+                             f"its run did not start from a checkpoint that has one "
+                             f"(--init {init})")
+        donor = read_checkpoint(init)[0]
+        lacking = [k for k in missing if k not in donor or donor[k].shape != own[k].shape]
+        if lacking:
+            raise SystemExit(f"{init} lacks {len(lacking)} of the refiner's tensors "
+                             f"(first: {lacking[0]})")
+        own.update({k: donor[k] for k in missing})
+        meta["refiner_from"] = str(init)
     own.update({k: v for k, v in state["model"].items() if k in own})
     model.load_state_dict(own)
-    meta = {"run": run.name, "stage": state["stage"], **state["progress"]}
     path = save_checkpoint(model, args.export, metadata=meta, half=True)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) from {source}: "
           f"{json.dumps(meta)}")

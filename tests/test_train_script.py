@@ -118,3 +118,41 @@ def test_freeze_bn_keeps_the_running_statistics(tmp_path):
     assert stats and not any(moved(frozen, k) for k in stats)
     assert any(moved(free, k) for k in stats)  # without the flag they do move
     assert moved(frozen, "refiner.conv1.weight")
+
+
+def test_a_base_stage_export_takes_the_refiner_of_its_starting_checkpoint(tmp_path):
+    """Fine-tuning the base network alone from shipped weights must export weights whose
+    refiner is the one it started from, not a random one."""
+    from howard.net.model import build_model
+    from howard.net.weights import save_checkpoint
+    torch.manual_seed(0)
+    donor = tmp_path / "donor.pth"
+    save_checkpoint(build_model("mobilenetv2", refine=True), donor, half=True)
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(SCRIPT), "--run", str(run), "--stage", "base", "--init",
+           str(donor), "--crop", "64", "96", "--batch-size", "2", "--workers", "0",
+           "--threads", "1", "--val-n", "1", "--val-size", "64", "--max-samples", "4"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "export.pth"
+    exported = subprocess.run([sys.executable, str(SCRIPT), "--run", str(run), "--export",
+                               str(out), "--export-from", "last"],
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    mine, _, meta = read_checkpoint(out)
+    theirs = read_checkpoint(donor)[0]
+    refiner = [k for k in theirs if k.startswith("refiner.")]
+    assert refiner and all(torch.equal(mine[k], theirs[k]) for k in refiner)
+    trained = [k for k in theirs if k.startswith("decoder.") and theirs[k].is_floating_point()]
+    assert any(not torch.equal(mine[k], theirs[k]) for k in trained)
+    assert meta["refiner_from"] == str(donor)
+
+    scratch = tmp_path / "scratch"
+    cmd[cmd.index(str(run))] = str(scratch)
+    cmd[cmd.index(str(donor))] = "none"
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=240).returncode == 0
+    refused = subprocess.run([sys.executable, str(SCRIPT), "--run", str(scratch), "--export",
+                              str(tmp_path / "no.pth"), "--export-from", "last"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "has no refiner" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "no.pth").exists()
