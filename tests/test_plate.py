@@ -107,7 +107,32 @@ class TestWindow:
         window = plate.PlateWindow(source, SIZE, n_features=200)
         window.fetch([4, 5])
         assert sorted(window.fetch([1])) == [1]
-        assert source.starts == [4, 1]
+        assert source.starts == [4, 0]  # from further back: the frames before are kept
+
+    @pytest.mark.parametrize("behind_mb", [0.6, 256.0])
+    def test_a_reversed_plate_restarts_its_decoder_rarely(self, behind_mb):
+        """A plate walked the other way: each request is one frame lower. The decoder restarts
+        once every ``behind`` frames (each restart decodes from the clip's start inside
+        ffmpeg), the frames are the right ones, and no more than ``behind`` are held."""
+        n = 120
+        frames = [np.full((90, 160, 3), i, np.uint8) for i in range(n)]
+        source = ListSource(frames)
+        window = plate.PlateWindow(source, (90, 160), n_features=50, small_width=80,
+                                   behind_mb=behind_mb)
+        assert 2 <= window.behind <= 64
+        held = 0
+        for t in range(n - 3):
+            top = n - 1 - t
+            picks = list(range(max(0, top - 3), top + 1))
+            got = window.fetch(picks)
+            assert sorted(got) == picks
+            assert all(int(got[i].rgb[0, 0, 0]) == i and got[i].features is not None
+                       for i in picks)
+            held = max(held, len(window._behind))
+        assert held <= window.behind
+        restarts = len(source.starts) - 1
+        assert restarts <= n // max(1, window.behind - 4) + 2
+        assert window.decoded <= n + restarts * window.behind
 
 
 class TestAligner:

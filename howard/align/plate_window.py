@@ -97,8 +97,11 @@ class PlateFrame:
 class PlateWindow:
     """Streams a plate clip forwards, holding just the frames asked for last.
 
-    Indices may be asked in any order within one request; across requests the lowest index
-    should not go down (the subject advances), or the clip is decoded again from there.
+    Indices may be asked in any order within one request. Across requests the plate is
+    cheapest walked forwards; when a request goes below what was decoded (a plate walked the
+    other way), the clip is decoded again from up to ``behind`` frames further back and those
+    frames are kept (without features) for the requests that follow, so that a reversed plate
+    restarts its decoder once every ``behind`` frames, not on every frame.
 
     Args:
         source: the plate clip.
@@ -111,12 +114,15 @@ class PlateWindow:
             while the caller works on the current ones (the same frames and features as
             without it, sooner). All decoding then happens there, one job at a time.
         ahead: frames read ahead at most.
+        behind_mb: memory for the frames kept behind the requested ones after a backward
+            step (``behind`` frames: as many as fit, 2 to 64).
     """
 
     def __init__(self, source: FrameSource, size: Tuple[int, int], plate_fit: str = "error",
                  length: Optional[int] = None, method: str = "orb", n_features: int = 2000,
                  work_width: int = 960, small_width: int = 640,
-                 executor: Optional[Executor] = None, ahead: int = 2):
+                 executor: Optional[Executor] = None, ahead: int = 2,
+                 behind_mb: float = 256.0):
         plate_crop(source.size, size, plate_fit)  # a bad aspect fails here, not mid-run
         self.source, self.size, self.plate_fit = source, size, plate_fit
         self.length = source.count() if length is None else int(length)
@@ -129,25 +135,35 @@ class PlateWindow:
         self._spare: Dict[int, PlateFrame] = {}  # read ahead, not asked for yet
         self._job: Optional[Future] = None
         self._ended: Optional[int] = None  # where the clip ended, found by a job
+        small_h = max(1, round(size[0] * min(1.0, small_width / size[1])))
+        per_frame = size[0] * size[1] * 3 + small_h * min(small_width, size[1]) * 4
+        self.behind = int(min(64, max(2, behind_mb * 2**20 // per_frame)))
+        self._behind: Dict[int, PlateFrame] = {}  # decoded below a backward request
 
     def fetch(self, indices) -> Dict[int, PlateFrame]:
         """The plate frames ``indices`` (those that exist), features computed; every other
         held frame is let go."""
         self._settle()
         need = sorted(set(int(i) for i in indices if 0 <= i < self.length))
-        held = {**self.frames, **self._spare}
+        held = {**self._behind, **self.frames, **self._spare}
         self.frames = {i: f for i, f in held.items() if i in need}
         self._spare = {i: f for i, f in self._spare.items() if need and i > need[-1]}
+        self._behind = {i: f for i, f in self._behind.items() if need and i < need[0]}
         missing = [i for i in need if i not in self.frames]
         if missing:
             if self._it is None or missing[0] < self._next:
+                start = missing[0]
+                if self.decoded and missing[0] < self._next:  # walking backwards
+                    start = max(0, missing[0] - max(0, self.behind - len(need)))
                 self.close()
-                self._spare = {}
-                self._it, self._next = self.source.frames(missing[0]), missing[0]
+                self._spare, self._behind = {}, {}
+                self._it, self._next = self.source.frames(start), start
             while self._it is not None and self._next <= missing[-1]:
                 got = self._read()
                 if got is not None and got[0] in missing:
                     self.frames[got[0]] = self.prepare(*got)
+                elif got is not None and got[0] < missing[0]:
+                    self._behind[got[0]] = self.prepare(*got)
             self._settle()
         for i in need:
             f = self.frames.get(i)
@@ -205,3 +221,4 @@ class PlateWindow:
         if self._it is not None:
             self._it.close()
             self._it = None
+        self._behind = {}
