@@ -40,86 +40,19 @@ from .io import media, recomposite
 from .frame_output import Backdrop, frame_images, network_outputs, subject_mask, to_uint
 from .io.outputs import OutputFolder
 from .align.aligner import PlateAligner
-from .align.parallax import correct_alignment as correct_parallax
 from .align.sanity import plate_warning
 from .align.alignment import LARGE_UNCOVERED, coverage_summary, read_records
 from .settings import (Settings, auto_backbone_scale, auto_sample_pixels, check_resumable,
                        check_settings, fit_backbone_scale, recorded_setting,
                        settings_digest)
-from .stages import Chunk, Interrupted, MaskBoard, Progress, Stopped, Writer, yield_to_network
+from .producers import DONE, choose_plates, inline, render_plates
+from .stages import Chunk, Interrupted, MaskBoard, Progress, Writer, yield_to_network
 from .temporal import TemporalFilter
 
 __all__ = ["Settings", "auto_backbone_scale", "auto_sample_pixels", "subject_mask", "to_uint",
            "frame_images", "run", "network_outputs"]
 
 log = logging.getLogger(__name__)
-
-_DONE = object()
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    """``q.put(item)``, giving up once ``stop`` is set (the consumer has gone)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.2)
-            return
-        except queue.Full:
-            continue
-
-
-def _choose_plates(subject, aligner, start, end, lag, board, out_q, stop, background):
-    """First producer thread: subject frames ``[start, end)``, each with its plate frame and
-    homography chosen (:meth:`PlateAligner.choose`)."""
-    if background:
-        yield_to_network()
-    try:
-        for index, frame in subject.frames(start):
-            if stop.is_set() or index >= end:
-                break
-            mask = board.get(index - lag)
-            started = time.perf_counter()
-            result = aligner.choose(index, frame, mask)
-            result.seconds = time.perf_counter() - started
-            _put(out_q, (index, frame, result), stop)
-        _put(out_q, _DONE, stop)
-    except Stopped:
-        _put(out_q, _DONE, stop)
-    except BaseException as e:  # handed down the line to the consumer, which re-raises it
-        _put(out_q, e, stop)
-
-
-def _render_plates(aligner, in_q, out_q, stop, background, parallax=False):
-    """Second producer thread: renders each chosen plate (:meth:`PlateAligner.render`)
-    while the first chooses for the next frame, so the two halves of the work use two
-    cores between network passes."""
-    if background:
-        yield_to_network()
-    try:
-        while not stop.is_set():
-            try:
-                item = in_q.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is _DONE or isinstance(item, BaseException):
-                _put(out_q, item, stop)
-                return
-            index, frame, result = item
-            started = time.perf_counter()
-            _render(aligner, result, frame, parallax)
-            result.seconds += time.perf_counter() - started
-            _put(out_q, (index, frame, result), stop)
-    except BaseException as e:
-        _put(out_q, e, stop)
-
-
-def _render(aligner, result, frame, parallax: bool) -> None:
-    """The plate of a chosen ``result`` warped, colour-matched and, with ``parallax``,
-    corrected for what the homography leaves (the same on every path through the loop)."""
-    busy = result.busy
-    aligner.render(result, frame)
-    if parallax:
-        correct_parallax(result, frame, busy)
-
 
 def _restore_masks(folder: OutputFolder, board: MaskBoard, start: int, lag: int) -> int:
     """Load the masks frames from ``start`` need; returns the frame to restart at (earlier
@@ -265,10 +198,10 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     chosen_q: queue.Queue = queue.Queue(maxsize=settings.batch_size)
     out_q: queue.Queue = queue.Queue(maxsize=2 * settings.batch_size)
     producers = [
-        threading.Thread(target=_choose_plates, daemon=True, name="howard-align",
+        threading.Thread(target=choose_plates, daemon=True, name="howard-align",
                          args=(subject, aligner, start, end, lag, board, chosen_q, stop,
                                on_cpu)),
-        threading.Thread(target=_render_plates, daemon=True, name="howard-render",
+        threading.Thread(target=render_plates, daemon=True, name="howard-render",
                          args=(aligner, chosen_q, out_q, stop, on_cpu,
                                settings.parallax == "on"))]
     bar = Progress(progress, end, start, callback=on_progress)
@@ -281,9 +214,9 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
         if workers > 0:
             for producer in producers:
                 producer.start()
-            source = iter(lambda: out_q.get(), _DONE)
+            source = iter(lambda: out_q.get(), DONE)
         else:
-            source = _inline(subject, aligner, start, end, lag, board,
+            source = inline(subject, aligner, start, end, lag, board,
                              settings.parallax == "on")
         batch = []
         for item in source:
@@ -389,19 +322,6 @@ def _fit_base_pass(matter, item, scale: float, size) -> Dict:
                  half_width, round(1 / chosen), round(1 / scale))
     return {"scale": chosen, "frame_size_scale": scale, "subject_half_width": round(half_width, 1),
             "measured_on_frame": int(index)}
-
-
-def _inline(subject, aligner, start, end, lag, board, parallax=False):
-    """The single-threaded producer (``workers=0``)."""
-    for index, frame in subject.frames(start):
-        if index >= end:
-            break
-        mask = board.get(index - lag)
-        t = time.perf_counter()
-        result = aligner.choose(index, frame, mask)
-        _render(aligner, result, frame, parallax)
-        result.seconds = time.perf_counter() - t
-        yield index, frame, result
 
 
 def _matte_batch(batch, matter, settings, writer, board, align_log,

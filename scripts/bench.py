@@ -74,7 +74,7 @@ def make_clip(folder: Path, size, frames: int, seed: int = 0):
 def _instrument(totals):
     """Wrap the stage functions so each adds the wall time spent in it (in the sequential
     run, where one thing happens at a time)."""
-    from howard import pipeline
+    from howard import producers
     from howard.align import color, aligner
     from howard.net import infer
     from howard.io import media
@@ -117,7 +117,7 @@ def _instrument(totals):
     color.apply_gain_bias = timed("colour", color.apply_gain_bias)
     aligner.PlateAligner.choose = timed("choose", aligner.PlateAligner.choose)
     aligner.PlateAligner.render = timed("render", aligner.PlateAligner.render)
-    pipeline.correct_parallax = timed("parallax", pipeline.correct_parallax)
+    producers.correct_parallax = timed("parallax", producers.correct_parallax)
     infer.Matter.__call__ = timed("network", infer.Matter.__call__)
     media.write_png = timed("encode", media.write_png)
 
