@@ -23,9 +23,6 @@ MAX_ENLARGE = 4.0
 # A grey image whose background spans fewer levels than this between its 1st and 99th
 # percentiles (night, indoor, fog) is contrast-normalised before detection
 LOW_CONTRAST = 64
-# An image where ORB finds fewer corners than this is searched again with a lower FAST
-# threshold
-FEW_CORNERS, LOW_FAST_THRESHOLD = 200, 5
 
 
 def normalise_contrast(grey: np.ndarray, keep: Optional[np.ndarray] = None,
@@ -140,12 +137,6 @@ def detect(image: np.ndarray, method: str = "orb", n_features: int = 3000,
     else:
         finder = cv2.SIFT_create(nfeatures=n_features)
     kps, desc = finder.detectAndCompute(small, mask)
-    if method == "orb" and len(kps) < min(FEW_CORNERS, n_features // 2):
-        # sky, fog, a bare wall: a lower threshold still finds the faint corners there are
-        finder.setFastThreshold(LOW_FAST_THRESHOLD)
-        more, more_desc = finder.detectAndCompute(small, mask)
-        if len(more) > len(kps):
-            kps, desc = more, more_desc
     if not kps or desc is None:
         return Features(np.zeros((0, 2), np.float32), None, method, grey.shape[:2])
     pts = np.array([k.pt for k in kps], dtype=np.float64)
