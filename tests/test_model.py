@@ -263,26 +263,3 @@ def test_training_gradients_pass_the_clamp():
     assert (x.grad < 0).all()
     with torch.no_grad():
         assert torch.equal(clamp01(x), torch.zeros_like(x))
-
-
-def test_gather_path_on_halves_of_one_tensor_equals_separate_tensors():
-    """Frames and plates passed as the two halves of one channels-last tensor (as the
-    matter does, to spare a copy) refine exactly as separate tensors do."""
-    from howard.net.refiner import joined, upsample2x_nearest
-    net = randomize_bn(Refiner("sampling", sample_pixels=16 * 40)).eval()
-    src, bgr, *rest = refiner_inputs(seed=2, scale=8)
-    both = torch.cat([src, bgr], dim=1).contiguous(memory_format=torch.channels_last)
-    halves = both[:, :3], both[:, 3:]
-    with torch.inference_mode():
-        assert joined(*halves).data_ptr() == both.data_ptr()
-        assert torch.equal(joined(*halves), both)
-        assert torch.equal(joined(halves[1], halves[0]), torch.cat(halves[::-1], dim=1))
-        assert torch.equal(joined(src, bgr), both)  # separate tensors: copied together
-        a, b = net(src, bgr, *rest), net(*halves, *rest)
-        x = torch.rand(5, 4, 3, 3).contiguous(memory_format=torch.channels_last)
-        up = upsample2x_nearest(x)
-        assert up.is_contiguous(memory_format=torch.channels_last)
-        assert torch.equal(up, upsample2x_nearest(x.contiguous()))
-        assert torch.equal(up, torch.nn.functional.interpolate(x, scale_factor=2))
-    for p, q in zip(a, b):
-        assert torch.equal(p, q)

@@ -159,16 +159,8 @@ class Matter:
         unknown = want - set(OUTPUTS)
         if unknown:
             raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
-        if src.shape == bgr.shape:
-            # one 6-channel tensor, the frames and plates being views of it: the refiner needs
-            # them side by side and takes this one instead of copying them together
-            both, size = pad_to_multiple(self.to_tensor(np.concatenate([src, bgr], axis=-1)))
-            if not both.is_contiguous(memory_format=torch.channels_last):
-                both = both.contiguous(memory_format=torch.channels_last)
-            s, b = both[:, :3], both[:, 3:]
-        else:  # the model says what is wrong
-            s, size = pad_to_multiple(self.to_tensor(src))
-            b, _ = pad_to_multiple(self.to_tensor(bgr))
+        s, size = pad_to_multiple(self.to_tensor(src))
+        b, _ = pad_to_multiple(self.to_tensor(bgr))
         pha, fgr, _, _, err_sm, ref_sm = self.model(s, b)
         h, w = size
         out = {}
