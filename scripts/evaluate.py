@@ -191,10 +191,12 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
     rows = {m: [] for m in methods}
     align_px = {m: [] for m in methods}
     prev: Dict[str, np.ndarray] = {}
-    failures, rerun_diff, net_seconds = 0, 0.0, 0.0
+    failures, rerun_diff, net_seconds, plate_err = 0, 0.0, 0.0, []
     for t, src in media.open_source(str(clip / "subject.mp4")).frames():
         true = read_alpha(clip / "gt" / "pha" / f"{t:05d}.png")
         bgr_h = media.read_image(run_dir / "bgr" / f"{t:05d}.png")
+        true_bgr = media.read_image(clip / "gt" / "bgr" / f"{t:05d}.png")
+        plate_err.append(plate_error(bgr_h, true_bgr, true))
         rec, j_time = records[t], meta["frames"][t]["plate_index"]
         err_h = homography.corner_error(np.array(rec["H"]), true_homography(meta, t, rec["plate_index"]),
                                    size)
@@ -213,8 +215,6 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
             preds["published"] = network(matter, src, bgr_p)[0]
             errs["published"] = homography.corner_error(np.eye(3) if H is None else H,
                                                    true_homography(meta, t, 0), size)
-        if "truth" in methods or "diffkey_truth" in methods:
-            true_bgr = media.read_image(clip / "gt" / "bgr" / f"{t:05d}.png")
         if "diffkey_truth" in methods:
             preds["diffkey_truth"], errs["diffkey_truth"] = baselines.difference_key(
                 src, true_bgr), 0.0
@@ -242,7 +242,19 @@ def evaluate_clip(clip: Path, out: Path, matter: Matter, args, methods, keep: Di
             "rerun_max_abs_diff": rerun_diff,
             # share of the frame the chosen plate frame covers, and the plate with its mosaic
             "valid": [records[t]["valid"] for t in range(n)],
-            "covered": [records[t].get("covered", records[t]["valid"]) for t in range(n)]}
+            "covered": [records[t].get("covered", records[t]["valid"]) for t in range(n)],
+            "plate_error": plate_err}
+
+
+def plate_error(bgr: np.ndarray, true_bgr: np.ndarray, true_pha: np.ndarray) -> float:
+    """How far the plate howard handed the network is from the true background: the mean
+    absolute difference in grey levels (0-255, over the three channels) where no subject is
+    (true alpha 0), the part no plate frame covers included (the network sees it too)."""
+    keep = true_pha <= 0
+    if not keep.any():
+        return float("nan")
+    diff = np.abs(bgr.astype(np.int16) - true_bgr.astype(np.int16))
+    return float(diff[keep].mean())
 
 
 def clip_report(clip: Dict, methods: List[str]) -> Dict:
@@ -401,6 +413,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     fallbacks = sum(c["howard_fallbacks"] for c in per_clip)
     valid = [v for c in per_clip for v in c["valid"]]
     covered = [v for c in per_clip for v in c["covered"]]
+    plate_err = float(np.nanmean([v for c in per_clip for v in c["plate_error"]]))
     zoomed = f", person zoomed {args.zoom:g}x" if args.zoom != 1 else ""
     fitted = [c["base_pass_scale"] for c in per_clip]
     if any(abs(f - scale) > 1e-9 for f in fitted):
@@ -424,7 +437,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                  f"missed, the person standing in it ({args.coverage_mode}).")
     note += (f" Howard's chosen plate frames covered {100 * np.mean(valid):.1f} % of the frame "
              f"on average (least {100 * np.min(valid):.1f} %), with the mosaic "
-             f"{100 * np.mean(covered):.1f} % (least {100 * np.min(covered):.1f} %).")
+             f"{100 * np.mean(covered):.1f} % (least {100 * np.min(covered):.1f} %). "
+             f"Outside the subject the plate fed to the network differs from the true "
+             f"background by {plate_err:.2f} grey levels on average.")
     if families == ["person"]:
         text = table(results, n_frames, note)
     else:
@@ -453,6 +468,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               "coverage": {"valid_mean": float(np.mean(valid)), "valid_min": float(np.min(valid)),
                            "covered_mean": float(np.mean(covered)),
                            "covered_min": float(np.min(covered))},
+              "plate_error": plate_err,
               "seconds": round(seconds, 1),
               "clips": [clip_report(c, methods) for c in per_clip]}
     (args.out / "results.json").write_text(json.dumps(report, indent=1))

@@ -32,6 +32,8 @@ def test_evaluate_tiny_set(tmp_path):
     table = (out / "table.md").read_text()
     assert "base pass at 0.25" in table and "difference key" in table
     assert (out / "sheet.png").is_file()
+    # a well-aligned plate is close to the true background outside the subject
+    assert 0 <= report["plate_error"] < 20 and "grey levels" in table
 
 
 def test_evaluate_zoomed_set(tmp_path):
@@ -101,3 +103,17 @@ def test_evaluate_a_plate_framed_off_the_shot(tmp_path):
     assert "Plate framed off the shot" in table and "with the mosaic" in table
     bad = subprocess.run(cmd[:-10] + ["--coverage", "0.7"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--coverage" in bad.stderr
+
+
+def test_plate_error_counts_only_the_background():
+    import numpy as np
+    sys.path.insert(0, str(SCRIPT.parent))
+    from evaluate import plate_error
+    true = np.zeros((4, 6, 3), np.uint8)
+    plate = true.copy()
+    plate[:, :3] = 30  # wrong by 30 levels on the left half
+    alpha = np.zeros((4, 6))
+    assert plate_error(plate, true, alpha) == 15.0
+    alpha[:, :3] = 1.0  # the subject covers the wrong half: nothing is wrong behind it
+    assert plate_error(plate, true, alpha) == 0.0
+    assert math.isnan(plate_error(plate, true, np.ones((4, 6))))
