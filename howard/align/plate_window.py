@@ -155,8 +155,8 @@ class PlateWindow:
                 start = missing[0]
                 if self.decoded and missing[0] < self._next:  # walking backwards
                     start = max(0, missing[0] - max(0, self.behind - len(need)))
-                self.close()
-                self._spare, self._behind = {}, {}
+                self.close()  # lets the frames behind go too
+                self._spare = {}
                 self._it, self._next = self.source.frames(start), start
             while self._it is not None and self._next <= missing[-1]:
                 got = self._read()
