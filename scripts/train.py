@@ -256,7 +256,8 @@ def train(args):
                    outdoor=args.outdoor, camouflage=args.camouflage,
                    camouflage_hue=args.camouflage_hue, closeup=args.closeup,
                    ground=args.ground, objects=args.objects, dim=args.dim,
-                   photos=_photos(args.photo_dirs))
+                   photos=_photos(args.photo_dirs), fg_dirs=args.fg_dirs,
+                   fg_share=args.fg_share, bg_dirs=args.bg_dirs, bg_share=args.bg_share)
     first = progress["step"] // args.repeat
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(data, range(first, 10**9)), batch_size=None,
@@ -404,6 +405,15 @@ def main(argv=None):
                    help="share of low-light samples (exposure 5-100 %%, noise, crushed blacks)")
     p.add_argument("--photo-dirs", nargs="*", default=(),
                    help="folders of real photos used as textures of the object subjects")
+    p.add_argument("--fg-dirs", nargs="*", default=(),
+                   help="folders of real cut-outs (RGBA, or fgr/ + pha/), e.g. the people "
+                        "scripts/portrait_mattes.py cuts out of photos")
+    p.add_argument("--fg-share", type=float, default=0.5,
+                   help="share of the person samples whose subject comes from --fg-dirs")
+    p.add_argument("--bg-dirs", nargs="*", default=(),
+                   help="folders of real person-free photos used as backgrounds")
+    p.add_argument("--bg-share", type=float, default=0.5,
+                   help="share of the samples whose background comes from --bg-dirs")
     p.add_argument("--bf16", action="store_true",
                    help="on the CPU: bf16 autocast and channels_last (CUDA always uses bf16)")
     p.add_argument("--seed", type=int, default=1)

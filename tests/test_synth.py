@@ -168,3 +168,50 @@ def test_shoes_cover_the_ends_of_the_legs():
             assert cv.a[int(fy), int(fx)] == 1 and cv.a[int(fy + 5), int(fx)] == 1
         ys, xs = np.nonzero(cv.a > 0)
         assert ys.min() > 150 - 2 * width and ys.max() < 150 + width
+
+
+def _cutout_folder(folder):
+    """One RGBA cut-out: a red disc with a soft edge on a transparent square."""
+    import cv2
+    folder.mkdir()
+    yy, xx = np.mgrid[:80, :80]
+    alpha = np.clip(30 - np.hypot(yy - 40, xx - 40), 0, 1)
+    rgba = np.dstack([np.zeros((80, 80)), np.zeros((80, 80)), np.ones((80, 80)), alpha])
+    cv2.imwrite(str(folder / "disc.png"), np.uint8(np.round(rgba * 255)))
+    return folder
+
+
+def test_fg_share_sets_how_often_the_folder_subject_is_drawn(tmp_path):
+    folder = _cutout_folder(tmp_path / "cutouts")
+    size, n = (64, 96), 24
+
+    def red_share(gen):
+        b = gen.batch(range(n), size)
+        fg = b["pha"][:, 0] > 0.5
+        red = b["fgr"][:, 0] - np.maximum(b["fgr"][:, 1], b["fgr"][:, 2]) > 0.4
+        return np.mean([(r & f).sum() > 0.8 * f.sum() > 0 for r, f in zip(red, fg)])
+
+    always = SampleGenerator(seed=4, fg_dirs=[folder], fg_share=1.0, empty=0.0)
+    never = SampleGenerator(seed=4, fg_dirs=[folder], fg_share=0.0, empty=0.0)
+    assert red_share(always) == 1.0
+    assert red_share(never) == 0.0
+    again = SampleGenerator(seed=4, fg_dirs=[folder], fg_share=1.0, empty=0.0)
+    a, b = always.sample(3, size), again.sample(3, size)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_bg_share_sets_whether_the_folder_backgrounds_are_used(tmp_path):
+    import cv2
+    folders = []
+    for name, colour in (("green", (0, 255, 0)), ("blue", (255, 0, 0))):
+        folder = tmp_path / name
+        folder.mkdir()
+        cv2.imwrite(str(folder / "plain.png"), np.full((100, 150, 3), colour, np.uint8))
+        folders.append(folder)
+    unused = [SampleGenerator(seed=6, bg_dirs=[f], bg_share=0.0).sample(2, (48, 64))
+              for f in folders]
+    assert all(np.array_equal(unused[0][k], unused[1][k]) for k in unused[0])
+    used = [SampleGenerator(seed=6, bg_dirs=[f], bg_share=1.0).sample(2, (48, 64))
+            for f in folders]
+    green, blue = (u["bgr"].reshape(-1, 3).mean(0) for u in used)
+    assert green[1] > green[2] + 0.3 and blue[2] > blue[1] + 0.3

@@ -189,9 +189,10 @@ class SampleGenerator:
 
     Args:
         seed: the base seed.
-        fg_dirs: optional foreground folders (see :class:`FolderForegrounds`), used for half the
-            samples when given; the procedural person for the rest.
-        bg_dirs: optional background image folders, used for half the samples when given.
+        fg_dirs: optional foreground folders (see :class:`FolderForegrounds`), used for a share
+            ``fg_share`` of the person samples when given; the procedural person for the rest.
+        bg_dirs: optional background image folders, used for a share ``bg_share`` of the
+            samples when given.
         empty: probability of a sample with no subject at all.
         details: procedural figures get faces, headwear and tattoos (see
             :func:`howard.synth.person.person`); everything else about each sample stays the same.
@@ -219,8 +220,10 @@ class SampleGenerator:
                  bg_dirs: Sequence[os.PathLike] = (), empty: float = 0.03,
                  details: bool = False, outdoor: float = 0.0, camouflage: float = 0.0,
                  camouflage_hue: float = 0.5, closeup: float = 0.0, ground: float = 0.0,
-                 objects: float = 0.0, dim: float = 0.0, photos: Sequence[np.ndarray] = ()):
+                 objects: float = 0.0, dim: float = 0.0, photos: Sequence[np.ndarray] = (),
+                 fg_share: float = 0.5, bg_share: float = 0.5):
         self.seed, self.empty, self.details = seed, empty, details
+        self.fg_share, self.bg_share = fg_share, bg_share
         self.objects, self.dim, self.photos = objects, dim, tuple(photos)
         self.outdoor, self.camouflage, self.camouflage_hue = outdoor, camouflage, camouflage_hue
         self.closeup, self.ground = closeup, ground
@@ -228,12 +231,12 @@ class SampleGenerator:
         self.bg_folder = FolderBackgrounds(bg_dirs) if bg_dirs else None
 
     def _foreground(self, rng, size):
-        if self.fg_folder is not None and rng.random() < 0.5:
+        if self.fg_folder is not None and rng.random() < self.fg_share:
             return self.fg_folder(rng, size)
         return person(rng, size, details=self.details)
 
     def _background(self, rng, size):
-        if self.bg_folder is not None and rng.random() < 0.5:
+        if self.bg_folder is not None and rng.random() < self.bg_share:
             return self.bg_folder(rng, size)
         return background(rng, size)
 
