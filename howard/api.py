@@ -23,7 +23,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
           scheduler: Optional[str] = None, chunk_frames: Optional[int] = None,
           temporal: str = "off", backend: str = "auto", precision: str = "auto",
           on_progress: Optional[Callable[[Dict], None]] = None,
-          parallax: str = "on") -> Dict:
+          parallax: str = "on", low_light: str = "auto") -> Dict:
     """Matte every frame of ``subject`` against the clean ``plate``; write images to ``out``.
 
     Args:
@@ -86,6 +86,9 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         parallax: ``on`` corrects what the homography leaves between the aligned plate and
             the frame's background (nearer or further things; :mod:`howard.align.parallax`)
             by a smooth, bounded optical flow; ``off``: the homography alone.
+        low_light: ``auto`` brightens a dim frame and its plate for the network and smooths
+            the noise that comes up with them (:mod:`howard.net.exposure`; a well-exposed shot
+            is left as it is); ``off`` never does.
 
     Returns:
         Summary dict: ``output``, ``frames``, ``processed``, ``resumed_at``, ``seconds``,
@@ -100,7 +103,7 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         png_level=png_level, name_template=name_template, start_number=start_number,
         premultiply=premultiply, background=background, composite_mode=composite_mode,
         composite_space=composite_space, videos=videos, temporal=temporal, backend=backend,
-        precision=precision, parallax=parallax)
+        precision=precision, parallax=parallax, low_light=low_light)
     if scheduler is not None:  # frame ranges on a Dask cluster (the optional extra)
         if on_progress is not None:
             raise HowardError("on_progress reports a run on this machine; leave out the "

@@ -78,6 +78,9 @@ def main(verbose):
 @click.option("--parallax", type=click.Choice(["on", "off"]), default="on", show_default=True,
               help="After the homography, move the plate by a smooth, bounded optical flow "
               "measured on the background: nearer or further things line up too.")
+@click.option("--low-light", type=click.Choice(["auto", "off"]), default="auto",
+              show_default=True, help="Brighten a dim shot's frames and plate for the network and "
+              "smooth the noise that comes up with them (a well-exposed shot is left as it is).")
 @click.option("--backend", type=click.Choice(["auto", "openvino", "torch"]), default="auto",
               show_default=True, help="Network runtime: openvino (CPU; compiled once per "
               "weights and size, cached in ~/.cache/howard), torch, or auto (OpenVINO on the "

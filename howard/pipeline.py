@@ -173,7 +173,8 @@ def run(subject_path, plate_path, out, settings: Settings, *, device=None, overw
     plate_pool = (ThreadPoolExecutor(1, thread_name_prefix="howard-plate",
                                      initializer=background) if workers > 0 else None)
     aligner.plates.executor = plate_pool
-    matter = infer.Matter(model, dev, backend=backend, precision=precision)
+    matter = infer.Matter(model, dev, backend=backend, precision=precision,
+                          low_light=settings.low_light)
     meta = {"command": command or " ".join(sys.argv), "version": __version__,
             "versions": _versions(), "device": str(dev), "threads": threads,
             "weights": model.checkpoint_path, **digest, "inputs": inputs,

@@ -48,6 +48,7 @@ class Settings:
     parallax: str = "on"  # dense residual correction of the aligned plate (align.parallax)
     backend: str = "auto"  # network runtime: 'auto', 'openvino' (CPU) or 'torch'
     precision: str = "auto"  # OpenVINO's arithmetic: 'auto', 'f32' or 'bf16'
+    low_light: str = "auto"  # 'auto': dim frames brightened and smoothed for the network
     extra: Dict = field(default_factory=dict)
 
 
@@ -138,6 +139,8 @@ def check_settings(settings: Settings) -> None:
         raise InputError(f"temporal must be 'on' or 'off', got {settings.temporal!r}")
     if settings.parallax not in ("on", "off"):
         raise InputError(f"parallax must be 'on' or 'off', got {settings.parallax!r}")
+    if settings.low_light not in ("auto", "off"):
+        raise InputError(f"low light must be 'auto' or 'off', got {settings.low_light!r}")
     if settings.backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {settings.backend!r}")
     if settings.precision not in PRECISIONS:
@@ -155,7 +158,7 @@ def settings_digest(settings: Settings, inputs: Dict) -> Dict:
 
 # what settings added since a folder was written meant before they existed
 _BEFORE = {"settings": {"refine_uncertain": 0.0, "temporal": "off", "parallax": "off",
-                        "backend": "torch", "precision": "f32"}}
+                        "backend": "torch", "precision": "f32", "low_light": "off"}}
 
 
 def recorded_setting(old: Dict, key: str):

@@ -326,6 +326,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--subjects", default="person",
                    help=f"comma list of subject families: person (default; the training "
                         f"figure) and the held-out {', '.join(FAMILIES)}")
+    p.add_argument("--low-light", choices=("auto", "off"), default=None,
+                   help="howard's handling of dim shots (default: as howard matte does)")
     p.add_argument("--temporal", choices=("on", "off"), default=None,
                    help="howard's temporal step (default: as howard matte does)")
     p.add_argument("--backend", choices=("auto", "openvino", "torch"), default="auto",
@@ -375,6 +377,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.matte_extra["temporal"] = args.temporal
     if args.align_parallax is not None:
         args.matte_extra["parallax"] = args.align_parallax
+    if args.low_light is not None:
+        args.matte_extra["low_light"] = args.low_light
     if not 0 <= args.coverage < 0.5:
         p.error("--coverage must be in [0, 0.5)")
     sets = {f: evaluation_set(args.cache, args.seed, args.clips, args.frames, args.size,
@@ -395,7 +399,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                        uncertain=args.refine_uncertain)
     backend = resolve_backend(args.backend, dev)
     precision = resolve_precision(args.precision) if backend == "openvino" else "auto"
-    matter = Matter(model, dev, backend=backend, precision=precision)
+    matter = Matter(model, dev, backend=backend, precision=precision,
+                    low_light=args.low_light or "auto")
     everything = [(c.name if f == "person" else f"{f}-{c.name}", t)
                   for f, clips in sets.items() for c in clips for t in range(args.frames)]
     picks = np.linspace(0, len(everything) - 1, args.sheet_rows + 2)[1:-1]

@@ -189,3 +189,22 @@ def test_python_m_howard_is_the_command():
     bad = subprocess.run([sys.executable, "-m", "howard", "matte", "no-such.mp4", "x.mp4", "o"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_low_light_recorded_and_older_folders_resume_without_it(inputs, tmp_path):
+    out = tmp_path / "o"
+    weights = ["--weights", str(inputs / "random.pth"), "-q", "--threads", "1"]
+    args = ["matte", str(inputs / "subject"), str(inputs / "plate"), str(out), *weights]
+    assert _run(args + ["--low-light", "off"]).exit_code == 0
+    record = json.loads((out / "howard.json").read_text())
+    assert record["settings"]["low_light"] == "off"
+    # a folder written before the option existed had no low-light step
+    del record["settings"]["low_light"]
+    (out / "howard.json").write_text(json.dumps(record))
+    before = _snapshot(out)
+    res = _run(args + ["--resume"])
+    assert res.exit_code == 2 and "low_light was 'off' there and is 'auto' now" in res.stderr
+    assert _snapshot(out) == before
+    assert _run(args + ["--resume", "--low-light", "off"]).exit_code == 0
+    res = _run(args + ["--low-light", "dim", "--overwrite"])
+    assert res.exit_code == 2 and "Traceback" not in res.output

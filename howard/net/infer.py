@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import HowardError
+from . import exposure
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +101,20 @@ class Matter:
         optimize: fold BatchNorm and use channels_last (same outputs up to float rounding).
         backend: ``torch``, ``openvino`` or ``auto`` (OpenVINO on the CPU when installed).
         precision: OpenVINO's ``f32``, ``bf16`` or ``auto`` (f32; see the README).
+        low_light: ``auto`` brightens dim frames and plates before the network and smooths the
+            noise that comes up with them (:mod:`howard.net.exposure`); ``off`` does not.
     """
 
     def __init__(self, model: nn.Module, device: Optional[torch.device] = None,
                  fp16: Optional[bool] = None, optimize: bool = True, backend: str = "torch",
-                 precision: str = "auto"):
+                 precision: str = "auto", low_light: str = "auto"):
         from . import openvino_backend as ovb
         self.device = device or next(model.parameters()).device
         self.fp16 = (self.device.type == "cuda") if fp16 is None else fp16
         self.optimize = optimize
+        if low_light not in exposure.MODES:
+            raise HowardError(f"low_light must be one of {exposure.MODES}, got {low_light!r}")
+        self.low_light = low_light
         self.model_in = model
         model = model.eval()
         if optimize:
@@ -161,7 +167,12 @@ class Matter:
             raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
         s, size = pad_to_multiple(self.to_tensor(src))
         b, _ = pad_to_multiple(self.to_tensor(bgr))
+        src_t, g = s, None
+        if self.low_light == "auto":
+            s, b, g = exposure.brighten(s, b)
         pha, fgr, _, _, err_sm, ref_sm = self.model(s, b)
+        if g is not None:
+            fgr = exposure.restore_fgr(fgr, s, src_t, g)
         h, w = size
         out = {}
         if "pha" in want:
@@ -191,6 +202,8 @@ def subject_half_width(matter: "Matter", src: np.ndarray, bgr: np.ndarray,
     size = (max(16, round(w * f) // 4 * 4), max(16, round(h * f) // 4 * 4))
     s = matter.to_tensor(cv2.resize(src, size, interpolation=cv2.INTER_AREA))
     b = matter.to_tensor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA))
+    if matter.low_light == "auto":
+        s, b, _ = exposure.brighten(s, b)
     with torch.inference_mode():
         pha = matter.model.raw(s, b)[0, 0].float().cpu().numpy()
     inside = (pha > 0.5).astype(np.uint8)
