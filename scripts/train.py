@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from howard.net import exposure
 from howard.net.model import build_model
 from howard.settings import auto_sample_pixels
 from howard.synth.samples import SampleGenerator
@@ -95,6 +96,17 @@ def _as_float(batch, device):
     return out
 
 
+def _exposed(batch):
+    """What the network sees at run time (:mod:`howard.net.exposure`): a dim sample's frame and
+    plate brightened and smoothed, and its true foreground colour brought to the same gain."""
+    s, b, g = exposure.brighten(batch["src"], batch["bgr"])
+    if g is None:
+        return batch
+    out = dict(batch, src=s, bgr=b)
+    out["fgr"] = (batch["fgr"] * g.view(-1, 1, 1, 1).to(batch["fgr"].dtype)).clamp(0, 1)
+    return out
+
+
 def _augment(batch, gen):
     """A second look at a batch: mirrored and with its colour channels permuted alike."""
     perm = torch.randperm(3, generator=gen).tolist()
@@ -128,6 +140,8 @@ def evaluate(model, args, val, device, batch_size=4):
         for start in range(0, len(val["src"]), batch_size):
             part = {k: torch.from_numpy(v[start:start + batch_size]).to(device)
                     for k, v in val.items()}
+            if getattr(args, "low_light", "off") == "auto":
+                part = _exposed(part)
             out = model(part["src"], part["bgr"])
             pha = out[0][:, 0].float().cpu().numpy()
             for p, t in zip(pha, part["pha"][:, 0].cpu().numpy()):
@@ -287,6 +301,8 @@ def train(args):
     def looks(loader):
         for batch in loader:
             batch = _as_float(batch, device)
+            if args.low_light == "auto":
+                batch = _exposed(batch)
             for r in range(args.repeat):
                 yield batch if r == 0 else _augment(batch, aug_gen)
 
@@ -414,6 +430,9 @@ def main(argv=None):
                    help="folders of real person-free photos used as backgrounds")
     p.add_argument("--bg-share", type=float, default=0.5,
                    help="share of the samples whose background comes from --bg-dirs")
+    p.add_argument("--low-light", choices=("auto", "off"), default="auto",
+                   help="train (and validate) on what the network sees at run time: dim "
+                        "samples brightened and smoothed as howard matte --low-light auto does")
     p.add_argument("--bf16", action="store_true",
                    help="on the CPU: bf16 autocast and channels_last (CUDA always uses bf16)")
     p.add_argument("--seed", type=int, default=1)

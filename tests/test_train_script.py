@@ -156,3 +156,25 @@ def test_a_base_stage_export_takes_the_refiner_of_its_starting_checkpoint(tmp_pa
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "has no refiner" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "no.pth").exists()
+
+
+def test_training_sees_dim_samples_as_the_matte_command_does():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_script", SCRIPT)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    from howard.net import exposure
+    from howard.synth.samples import SampleGenerator
+    batch = SampleGenerator(seed=3, dim=1.0).batch(range(4), (64, 80))
+    batch = {k: torch.from_numpy(v) for k, v in batch.items()}
+    bright = SampleGenerator(seed=3).batch(range(1), (64, 80))
+    batch = {k: torch.cat([v, torch.from_numpy(bright[k])]) for k, v in batch.items()}
+    seen = train._exposed(batch)
+    s, b, g = exposure.brighten(batch["src"], batch["bgr"])
+    assert g is not None and float(g.max()) > 1.5 and float(g.min()) == 1.0
+    assert torch.equal(seen["src"], s) and torch.equal(seen["bgr"], b)
+    assert torch.equal(seen["pha"], batch["pha"])
+    want = (batch["fgr"] * g.view(-1, 1, 1, 1)).clamp(0, 1)
+    assert torch.allclose(seen["fgr"], want)
+    same = g == 1.0
+    assert torch.equal(seen["fgr"][same], batch["fgr"][same])
