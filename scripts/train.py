@@ -225,7 +225,7 @@ def export(args):
     meta = {"run": run.name, "stage": state["stage"], **state["progress"]}
     missing = [k for k in own if k not in state["model"]]
     if missing:  # a base-stage run: the refiner comes from the checkpoint it started from
-        init = (state.get("args") or {}).get("init")
+        init = getattr(args, "refiner_from", None) or (state.get("args") or {}).get("init")
         if init in (None, "none", "imagenet") or not Path(init).is_file():
             raise SystemExit(f"{source} has no refiner ({len(missing)} tensors missing) and "
                              f"its run did not start from a checkpoint that has one "
@@ -448,6 +448,9 @@ def main(argv=None):
     p.add_argument("--max-samples", type=int, default=0)
     p.add_argument("--max-hours", type=float, default=0)
     p.add_argument("--export", help="write the run's best weights (fp16, refine layout) here")
+    p.add_argument("--refiner-from",
+                   help="with --export of a base-stage run: take the refiner from this "
+                        "checkpoint (default: the one the run started from)")
     p.add_argument("--export-from", choices=["best", "last"], default="best",
                    help="with --export: the best validation state or the latest one")
     args = p.parse_args(argv)
