@@ -156,6 +156,16 @@ def test_a_base_stage_export_takes_the_refiner_of_its_starting_checkpoint(tmp_pa
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "has no refiner" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "no.pth").exists()
+    # --refiner-from names where the refiner comes from instead
+    torch.manual_seed(1)
+    other = tmp_path / "other.pth"
+    save_checkpoint(build_model("mobilenetv2", refine=True), other, half=True)
+    given = tmp_path / "given.pth"
+    assert subprocess.run([sys.executable, str(SCRIPT), "--run", str(scratch), "--export",
+                           str(given), "--export-from", "last", "--refiner-from", str(other)],
+                          capture_output=True, text=True, timeout=120).returncode == 0
+    mine, theirs = read_checkpoint(given)[0], read_checkpoint(other)[0]
+    assert all(torch.equal(mine[k], theirs[k]) for k in refiner)
 
 
 def test_training_sees_dim_samples_as_the_matte_command_does():
