@@ -145,22 +145,32 @@ def test_resume_with_other_settings(inputs, tmp_path):
     assert _snapshot(out) == before
 
 
-def test_refine_uncertain_recorded_and_older_folders_resume(inputs, tmp_path):
+# option, the value older folders meant (their howard.json lacks the key), the default now,
+# a bad value; as the key and its repr appear in howard.json and in the refusal
+OPTIONS_ADDED_LATER = {
+    "refine_uncertain": ("--refine-uncertain", ("0", 0.0), 1.0, "2"),
+    "low_light": ("--low-light", ("off", "off"), "auto", "dim"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(OPTIONS_ADDED_LATER))
+def test_options_added_later_are_recorded_and_older_folders_resume(key, inputs, tmp_path):
+    flag, (text, old), default, bad = OPTIONS_ADDED_LATER[key]
     out = tmp_path / "o"
     weights = ["--weights", str(inputs / "random.pth"), "-q", "--threads", "1"]
     args = ["matte", str(inputs / "subject"), str(inputs / "plate"), str(out), *weights]
-    assert _run(args + ["--refine-uncertain", "0"]).exit_code == 0
+    assert _run(args + [flag, text]).exit_code == 0
     record = json.loads((out / "howard.json").read_text())
-    assert record["settings"]["refine_uncertain"] == 0.0
-    # a folder written before the option existed chose cells by the error map alone
-    del record["settings"]["refine_uncertain"]
+    assert record["settings"][key] == old
+    # a folder written before the option existed behaved as ``old`` does
+    del record["settings"][key]
     (out / "howard.json").write_text(json.dumps(record))
     before = _snapshot(out)
     res = _run(args + ["--resume"])
-    assert res.exit_code == 2 and "refine_uncertain was 0.0 there and is 1.0 now" in res.stderr
+    assert res.exit_code == 2 and f"{key} was {old!r} there and is {default!r} now" in res.stderr
     assert _snapshot(out) == before
-    assert _run(args + ["--resume", "--refine-uncertain", "0"]).exit_code == 0
-    res = _run(args + ["--refine-uncertain", "2", "--overwrite"])
+    assert _run(args + ["--resume", flag, text]).exit_code == 0
+    res = _run(args + [flag, bad, "--overwrite"])
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
@@ -189,22 +199,3 @@ def test_python_m_howard_is_the_command():
     bad = subprocess.run([sys.executable, "-m", "howard", "matte", "no-such.mp4", "x.mp4", "o"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-
-
-def test_low_light_recorded_and_older_folders_resume_without_it(inputs, tmp_path):
-    out = tmp_path / "o"
-    weights = ["--weights", str(inputs / "random.pth"), "-q", "--threads", "1"]
-    args = ["matte", str(inputs / "subject"), str(inputs / "plate"), str(out), *weights]
-    assert _run(args + ["--low-light", "off"]).exit_code == 0
-    record = json.loads((out / "howard.json").read_text())
-    assert record["settings"]["low_light"] == "off"
-    # a folder written before the option existed had no low-light step
-    del record["settings"]["low_light"]
-    (out / "howard.json").write_text(json.dumps(record))
-    before = _snapshot(out)
-    res = _run(args + ["--resume"])
-    assert res.exit_code == 2 and "low_light was 'off' there and is 'auto' now" in res.stderr
-    assert _snapshot(out) == before
-    assert _run(args + ["--resume", "--low-light", "off"]).exit_code == 0
-    res = _run(args + ["--low-light", "dim", "--overwrite"])
-    assert res.exit_code == 2 and "Traceback" not in res.output
