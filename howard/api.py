@@ -76,8 +76,9 @@ def matte(subject: str, plate: str, out: str, *, weights: Optional[str] = None,
         backend: the network's runtime on the CPU: ``openvino`` (compiled once per weights
             and size, cached on disk), ``torch``, or ``auto`` (OpenVINO on the CPU when it is
             installed, torch otherwise and on a GPU). A resumed run keeps its run's choice.
-        precision: OpenVINO's arithmetic: ``f32``, ``bf16`` (CPUs with bf16 units) or
-            ``auto`` (see the README).
+        precision: OpenVINO's arithmetic: ``f32``, ``mixed`` (the encoder in f32, the rest
+            in bf16) or ``bf16`` (both need a CPU with bf16 units), or ``auto`` (``mixed``
+            where the CPU has bf16 units, else ``f32``; see the README).
         on_progress: called in the calling thread after every batch of frames with a dict:
             ``stage`` (``'matte'``, then ``'videos'`` while the videos are encoded), ``done``
             and ``frames`` (frames finished, resumed ones included, and in all), ``fps`` (of

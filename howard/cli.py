@@ -85,7 +85,7 @@ def main(verbose):
               show_default=True, help="Network runtime: openvino (CPU; compiled once per "
               "weights and size, cached in ~/.cache/howard), torch, or auto (OpenVINO on the "
               "CPU when installed, torch otherwise).")
-@click.option("--precision", type=click.Choice(["auto", "f32", "bf16"]), default="auto",
+@click.option("--precision", type=click.Choice(["auto", "f32", "mixed", "bf16"]), default="auto",
               show_default=True, help="OpenVINO's arithmetic; bf16 needs a CPU with bf16 "
               "units (see the README for what auto picks).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,

@@ -16,7 +16,7 @@ from .io.outputs import OutputFolder
 
 
 BACKENDS = ("auto", "openvino", "torch")
-PRECISIONS = ("auto", "f32", "bf16")
+PRECISIONS = ("auto", "f32", "mixed", "bf16")
 
 
 @dataclass

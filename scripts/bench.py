@@ -236,7 +236,7 @@ def main(argv=None):
     p.add_argument("--png-level", type=int, default=1)
     p.add_argument("--runs", default="overlapped,sequential,model,published")
     p.add_argument("--backends", default="auto", help="comma list of auto, torch, openvino")
-    p.add_argument("--precisions", default="auto", help="comma list of auto, f32, bf16 "
+    p.add_argument("--precisions", default="auto", help="comma list of auto, f32, mixed, bf16 "
                    "(OpenVINO's; torch runs once in float32)")
     p.add_argument("--settle", type=int, default=4,
                    help="frames left out of the marginal time (loading, compiling)")

@@ -112,7 +112,7 @@ def main():
     p.add_argument("--sample-pixels", type=int, default=None,
                    help="refined pixels per frame (default: 160,000 at 1080p, in proportion)")
     p.add_argument("--backends", nargs="+", default=["torch"], choices=["torch", "openvino"])
-    p.add_argument("--precisions", nargs="+", default=["auto"], choices=["auto", "f32", "bf16"],
+    p.add_argument("--precisions", nargs="+", default=["auto"], choices=["auto", "f32", "mixed", "bf16"],
                    help="OpenVINO's (torch runs in float32 on the CPU)")
     p.add_argument("--compare", action="store_true",
                    help="also time the straightforward form of the network")

@@ -333,7 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--backend", choices=("auto", "openvino", "torch"), default="auto",
                    help="the network's runtime, for howard and the other network rows "
                         "(default: as howard matte does)")
-    p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
+    p.add_argument("--precision", choices=("auto", "f32", "mixed", "bf16"), default="auto",
                    help="OpenVINO's arithmetic (default: as howard matte does)")
     p.add_argument("--light", choices=LIGHTS, default="normal",
                    help="normal, or dim: the same clips at 5-15%% exposure with high-ISO noise")

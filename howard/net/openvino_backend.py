@@ -1,6 +1,12 @@
 """OpenVINO backend for CPU inference: the base network (and, optionally, the refiner's
 patch convs).
 
+Precisions: ``f32``; ``bf16`` (everything in bf16 on CPUs with bf16 units); ``mixed``: the
+encoder in f32, the ASPP, the decoder and the refiner's patch convolutions in bf16. The encoder
+is where bf16's rounding moves the matte (the small differences between frame and plate it
+works on); the decoder is where the base network spends most of its time. ``auto`` is ``mixed``
+where the CPU has bf16 units, else ``f32`` (measurements in :func:`resolve_precision`).
+
 The loaded torch model is converted in memory (``openvino.convert_model``), compiled once per
 weights, precision and input size, and the converted graphs are cached on disk under a key made
 of the weights' sha256, the input shapes, the precision and the OpenVINO version. A cache file
@@ -11,6 +17,7 @@ no; howard keeps ``openvino_telemetry`` from being imported and, should somethin
 it already, points the converter at its own no-op stub, so nothing is sent anywhere.
 """
 
+import copy
 import hashlib
 import importlib
 import logging
@@ -30,7 +37,7 @@ from .refiner import Refiner
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "openvino", "torch")
-PRECISIONS = ("auto", "f32", "bf16")
+PRECISIONS = ("auto", "f32", "mixed", "bf16")
 # how many graphs were converted from torch / read from the cache (tests read these)
 STATS = {"converted": 0, "cached": 0}
 
@@ -94,17 +101,21 @@ def bf16_supported() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """``f32`` or ``bf16``; auto is f32.
+    """``f32``, ``mixed`` or ``bf16``; auto is ``mixed`` on a CPU with bf16 units, else f32.
 
-    bf16 halves the base network's time on CPUs with bf16 units, but it changes the matte by
-    more than the 1 % allowed: on the evaluation sets (``scripts/evaluate.py --subjects
-    person,plant,fur,prop,cloth,photo_person --clips 2 --frames 12``) SAD rose 1.9 % on the
-    person set and 2.9 % on props against f32 (f32 equals torch there to three decimals)."""
+    bf16 throughout moved SAD on the evaluation sets (``scripts/evaluate.py --subjects
+    person,plant,fur,prop,cloth,photo_person --clips 2 --frames 12``) by 1.9 % on the person
+    set and 2.9 % on props against f32: its rounding in the encoder, which works on the small
+    differences between frame and plate. ``mixed`` keeps the encoder in f32 and moves the
+    matte by far less (see the README's Speed section for the figures)."""
     if precision not in PRECISIONS:
         raise HowardError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "bf16" and not bf16_supported():
-        raise HowardError("this CPU has no bf16 support; use --precision f32 or auto")
-    return "f32" if precision == "auto" else precision
+    if precision in ("bf16", "mixed") and not bf16_supported():
+        raise HowardError(f"this CPU has no bf16 support, which --precision {precision} "
+                          f"needs; use --precision f32 or auto")
+    if precision == "auto":
+        return "mixed" if bf16_supported() else "f32"
+    return precision
 
 
 def weights_sha256(module: nn.Module) -> str:
@@ -126,6 +137,29 @@ class _Raw(nn.Module):
         return MattingBase.raw(self.model, src, bgr)
 
 
+class _Encoder(nn.Module):
+    """The encoder's features x4, x3, x2, x1 (x0, the input, is not handed over)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, bgr):
+        return tuple(self.model.backbone(torch.cat([src, bgr], dim=1))[:4])
+
+
+class _Decoder(nn.Module):
+    """ASPP and decoder: the 37 raw channels from the encoder's features and the input."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x4, x3, x2, x1, src, bgr):
+        m = self.model
+        return m.decoder(m.aspp(x4), x3, x2, x1, torch.cat([src, bgr], dim=1))
+
+
 class _Stage(nn.Module):
     def __init__(self, refiner, name):
         super().__init__()
@@ -140,7 +174,7 @@ class OpenVinoNet:
 
     Args:
         model: a :class:`howard.net.model.MattingRefine` (eval mode; BatchNorm may be folded).
-        precision: ``f32`` or ``bf16``.
+        precision: ``f32``, ``mixed`` (encoder f32, the rest bf16) or ``bf16``.
         threads: CPU threads for inference (default: OpenVINO's choice).
         cache: directory of the converted graphs (default: :func:`cache_dir`).
         refiner: also route the refiner's patch convolutions through OpenVINO. Off by
@@ -159,17 +193,20 @@ class OpenVinoNet:
         self.precision = precision
         self.cache = Path(cache) if cache is not None else cache_dir()
         self.core = self.ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
-                  "ENABLE_CPU_PINNING": False}
+        config = {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         self.config = config
+        low = "f32" if precision == "f32" else "bf16"
+        # the arithmetic of each graph: in mixed precision only the encoder stays f32
+        self.precisions = {"raw": low, "enc": "f32" if precision == "mixed" else low,
+                           "dec": low, "stage1": low, "stage2": low}
         self.sha = weights_sha256(model)
         self.refiner = refiner
         self._compiled: Dict[Tuple, object] = {}
         ref = model.refiner
-        self._stages = {"raw": _Raw(model), "stage1": _Stage(ref, "_stage1"),
-                        "stage2": _Stage(ref, "_stage2")}
+        self._stages = {"raw": _Raw(model), "enc": _Encoder(model), "dec": _Decoder(model),
+                        "stage1": _Stage(ref, "_stage1"), "stage2": _Stage(ref, "_stage2")}
 
     def _key(self, name: str, shapes) -> str:
         text = f"{name}|{shapes}|{self.sha}|{self.ov.__version__}"
@@ -189,7 +226,7 @@ class OpenVinoNet:
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         with torch.no_grad():
             graph = self.ov.convert_model(self._stages[name], example_input=examples)
-        if name != "raw":
+        if name.startswith("stage"):  # any number of patches
             graph.reshape(shapes[0])
         STATS["converted"] += 1
         try:
@@ -202,31 +239,56 @@ class OpenVinoNet:
             log.warning("could not write the OpenVINO cache in %s: %s", self.cache, exc)
         return graph
 
-    def _run(self, name: str, *xs: torch.Tensor) -> torch.Tensor:
-        if name == "raw":
+    def _infer(self, name: str, *xs):
+        """The outputs (numpy) of graph ``name`` on ``xs`` (torch tensors or numpy arrays)."""
+        if name in ("raw", "enc", "dec"):
             shapes = [list(x.shape) for x in xs]
         else:  # the number of patches (and, in full mode, the size) varies
             shapes = [[-1, xs[0].shape[1], -1, -1]]
         key = (name, str(shapes))
         compiled = self._compiled.get(key)
+        arrays = [x.float().contiguous().numpy() if isinstance(x, torch.Tensor) else x
+                  for x in xs]
         if compiled is None:
-            examples = tuple(x.float().contiguous() for x in xs)
+            examples = tuple(torch.from_numpy(a) for a in arrays)
             graph = self._graph(name, examples if len(examples) > 1 else examples[0],
                                 [self.ov.PartialShape(s) for s in shapes])
-            compiled = self.core.compile_model(graph, "CPU", self.config)
+            config = dict(self.config, INFERENCE_PRECISION_HINT=self.precisions[name])
+            compiled = self.core.compile_model(graph, "CPU", config)
             self._compiled[key] = compiled
-        arrays = [x.float().contiguous().numpy() for x in xs]
-        out = compiled(arrays)[0]
+        result = compiled(arrays)
+        return [result[i] for i in range(len(compiled.outputs))]
+
+    def _run(self, name: str, *xs: torch.Tensor) -> torch.Tensor:
+        out = self._infer(name, *xs)[0]
         return torch.from_numpy(out.copy()).to(xs[0].dtype)
 
+    def _raw(self, src: torch.Tensor, bgr: torch.Tensor) -> torch.Tensor:
+        """The base network's 37 raw channels: one graph, or in mixed precision the f32
+        encoder's features handed to the bf16 decoder."""
+        if self.precision != "mixed":
+            return self._run("raw", src, bgr)
+        s, b = (x.float().contiguous().numpy() for x in (src, bgr))
+        out = self._infer("dec", *self._infer("enc", s, b), s, b)[0]
+        return torch.from_numpy(out.copy()).to(src.dtype)
+
     def install(self) -> nn.Module:
-        """Route the model's ``raw`` and refiner stages through OpenVINO; returns the model."""
+        """Route the model's ``raw`` and refiner stages through OpenVINO (or, when the
+        refiner stays in torch and the precision is not f32, its patch convolutions through
+        a bf16 copy of them in torch); returns the model."""
         m = self.model
-        m.raw = types.MethodType(lambda _self, s, b: self._run("raw", s, b), m)
-        if self.refiner:
-            m.refiner._stage1 = types.MethodType(lambda _self, x: self._run("stage1", x),
-                                                 m.refiner)
-            m.refiner._stage2 = types.MethodType(lambda _self, x: self._run("stage2", x),
-                                                 m.refiner)
+        m.raw = types.MethodType(lambda _self, s, b: self._raw(s, b), m)
+        low = None
+        if not self.refiner and self.precision != "f32":
+            low = copy.deepcopy(m.refiner).to(torch.bfloat16)
+        for name in ("_stage1", "_stage2"):
+            if self.refiner:
+                run = (lambda n: lambda _self, x: self._run(n, x))(name[1:])
+            elif low is not None:
+                run = (lambda f: lambda _self, x: f(low, x.to(torch.bfloat16)).to(x.dtype))(
+                    getattr(Refiner, name))
+            else:
+                continue
+            setattr(m.refiner, name, types.MethodType(run, m.refiner))
         m.backend = "openvino"
         return m
