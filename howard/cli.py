@@ -86,8 +86,9 @@ def main(verbose):
               "weights and size, cached in ~/.cache/howard), torch, or auto (OpenVINO on the "
               "CPU when installed, torch otherwise).")
 @click.option("--precision", type=click.Choice(["auto", "f32", "mixed", "bf16"]), default="auto",
-              show_default=True, help="OpenVINO's arithmetic; bf16 needs a CPU with bf16 "
-              "units (see the README for what auto picks).")
+              show_default=True, help="OpenVINO's arithmetic: mixed keeps the encoder in f32 "
+              "and runs the rest in bf16; mixed and bf16 need a CPU with bf16 units; auto is "
+              "mixed there, f32 elsewhere (see the README).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Frames per network call (larger helps on a GPU).")
 @click.option("--features", type=click.Choice(["orb", "sift"]), default="orb",

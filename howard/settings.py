@@ -47,7 +47,7 @@ class Settings:
     temporal: str = "off"  # 'on': motion-compensated smoothing of the alpha (howard.temporal)
     parallax: str = "on"  # dense residual correction of the aligned plate (align.parallax)
     backend: str = "auto"  # network runtime: 'auto', 'openvino' (CPU) or 'torch'
-    precision: str = "auto"  # OpenVINO's arithmetic: 'auto', 'f32' or 'bf16'
+    precision: str = "auto"  # OpenVINO's arithmetic: 'auto', 'f32', 'mixed' or 'bf16'
     low_light: str = "auto"  # 'auto': dim frames brightened and smoothed for the network
     extra: Dict = field(default_factory=dict)
 

@@ -100,7 +100,8 @@ class Matter:
         fp16: half precision (default: on for CUDA, off for CPU).
         optimize: fold BatchNorm and use channels_last (same outputs up to float rounding).
         backend: ``torch``, ``openvino`` or ``auto`` (OpenVINO on the CPU when installed).
-        precision: OpenVINO's ``f32``, ``bf16`` or ``auto`` (f32; see the README).
+        precision: OpenVINO's ``f32``, ``mixed``, ``bf16`` or ``auto`` (``mixed`` on CPUs with
+            bf16 units, else f32; see :mod:`howard.net.openvino_backend`).
         low_light: ``auto`` brightens dim frames and plates before the network and smooths the
             noise that comes up with them (:mod:`howard.net.exposure`); ``off`` does not.
     """
