@@ -281,6 +281,7 @@ class OpenVinoNet:
         low = None
         if not self.refiner and self.precision != "f32":
             low = copy.deepcopy(m.refiner).to(torch.bfloat16)
+            m.refiner.work_dtype = torch.bfloat16  # the patches gathered in bf16 already
         for name in ("_stage1", "_stage2"):
             if self.refiner:
                 run = (lambda n: lambda _self, x: self._run(n, x))(name[1:])

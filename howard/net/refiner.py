@@ -61,6 +61,9 @@ class Refiner(nn.Module):
         # True: resize/pad/crop whole tensors (slower; kept as the reference the fast path is
         # tested against).
         self.reference = False
+        # the dtype the patches are gathered in and handed between the stages (float32; a
+        # backend whose patch convolutions run in bf16 sets bfloat16: half the bytes moved)
+        self.work_dtype = torch.float32
         ch = [32, 24, 16, 12, 4]
         self.conv1 = nn.Conv2d(ch[0] + 6 + 4, ch[1], kernel_size, bias=False)
         self.bn1 = nn.BatchNorm2d(ch[1])
@@ -171,11 +174,12 @@ class Refiner(nn.Module):
             return coarse[:, :1], coarse[:, 1:]
         pad1 = 3 if self.kernel_size == 3 else 0
         half = (H // 2, W // 2)
-        src_bgr = torch.cat([src, bgr], dim=1).contiguous(memory_format=cl)
+        dt = self.work_dtype
+        src_bgr = torch.cat([src.to(dt), bgr.to(dt)], dim=1).contiguous(memory_format=cl)
         y = F.avg_pool2d(src_bgr, 2) if H % 2 == 0 and W % 2 == 0 else \
             F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
-        x = F.interpolate(torch.cat([hid, pha, fgr], dim=1).contiguous(memory_format=cl), half,
-                          mode="bilinear", align_corners=False)
+        x = F.interpolate(torch.cat([hid, pha, fgr], dim=1).to(dt).contiguous(memory_format=cl),
+                          half, mode="bilinear", align_corners=False)
         x = gather_windows(torch.cat([x, y], dim=1).contiguous(memory_format=cl), idx, 2, pad1)
         x = upsample2x_nearest(self._stage1(x))
         pad2 = 2 if self.kernel_size == 3 else 0
