@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import resize
+
 MODES = ("full", "sampling", "thresholding")
 
 
@@ -163,27 +165,26 @@ class Refiner(nn.Module):
 
         The half-resolution inputs are made whole, then gathered: the windows of neighbouring
         cells overlap (8x8 windows around 2x2 cells), so resizing them one by one did more
-        work than resizing the frame once. Halving an even-sized frame bilinearly
-        (align_corners=False) averages each 2x2 block, which ``avg_pool2d`` does cheaper."""
+        work than resizing the frame once. They are written once, into one buffer of the
+        working dtype; whole-frame resizing is OpenCV's (:mod:`howard.net.resize`)."""
         H, W = src.shape[2:]
-        cl = torch.channels_last
-        coarse = F.interpolate(torch.cat([pha, fgr], dim=1).contiguous(memory_format=cl),
-                               (H, W), mode="bilinear", align_corners=False)
-        coarse = coarse.contiguous(memory_format=cl)
+        coarse = resize.bilinear(torch.cat([pha, fgr], dim=1).float(), (H, W))
         if idx[0].numel() == 0:
             return coarse[:, :1], coarse[:, 1:]
         pad1 = 3 if self.kernel_size == 3 else 0
-        half = (H // 2, W // 2)
-        dt = self.work_dtype
-        src_bgr = torch.cat([src.to(dt), bgr.to(dt)], dim=1).contiguous(memory_format=cl)
-        y = F.avg_pool2d(src_bgr, 2) if H % 2 == 0 and W % 2 == 0 else \
-            F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
-        x = F.interpolate(torch.cat([hid, pha, fgr], dim=1).to(dt).contiguous(memory_format=cl),
-                          half, mode="bilinear", align_corners=False)
-        x = gather_windows(torch.cat([x, y], dim=1).contiguous(memory_format=cl), idx, 2, pad1)
-        x = upsample2x_nearest(self._stage1(x))
+        features = torch.cat([hid, pha, fgr], dim=1).float()
+        c = features.shape[1]
+        x = resize.bilinear(features, (H // 2, W // 2))
+        buf = torch.empty((src.shape[0], H // 2, W // 2, c + 6), dtype=self.work_dtype,
+                          device=src.device).permute(0, 3, 1, 2)  # channels-last
+        buf[:, :c] = x
+        buf[:, c:c + 3] = resize.halve(src)
+        buf[:, c + 3:] = resize.halve(bgr)
+        x = upsample2x_nearest(self._stage1(gather_windows(buf, idx, 2, pad1)))
         pad2 = 2 if self.kernel_size == 3 else 0
-        x = self._stage2(torch.cat([x, gather_windows(src_bgr, idx, 4, pad2)], dim=1))
+        y = torch.cat([gather_windows(src, idx, 4, pad2), gather_windows(bgr, idx, 4, pad2)],
+                      dim=1).to(self.work_dtype)
+        x = self._stage2(torch.cat([x, y], dim=1))
         scatter_cells(coarse, x, idx)
         return coarse[:, :1], coarse[:, 1:]
 
