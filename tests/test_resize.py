@@ -45,3 +45,10 @@ def test_other_dtypes_go_through_torch():
     assert got.dtype == torch.bfloat16
     want = F.interpolate(x, (72, 128), mode="bilinear", align_corners=False)
     assert torch.equal(got, want)
+
+
+def test_gradients_flow_through_torch():
+    x = _x().requires_grad_()
+    resize.bilinear(x, (72, 128)).sum().backward()
+    resize.halve(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

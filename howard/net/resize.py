@@ -9,7 +9,7 @@ about 4e-5 on values in [0, 1], below what a 16-bit file keeps; for an even-size
 halving is the mean of each 2x2 block, as ``avg_pool2d`` (and bilinear halving) gives it.
 
 Anything OpenCV does not take (another device, a dtype other than float32, more than 512
-channels) goes through torch as before.
+channels, a tensor a gradient flows through while training) goes through torch as before.
 """
 
 from typing import Tuple
@@ -27,7 +27,9 @@ def _hwc(x: torch.Tensor, i: int):
 
 
 def _opencv_ok(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[1] <= 512
+    """OpenCV takes it: a CPU float32 tensor that no gradient has to flow through."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[1] <= 512
+            and not (x.requires_grad and torch.is_grad_enabled()))
 
 
 def _stack(arrays, c: int) -> torch.Tensor:
