@@ -286,8 +286,22 @@ def train(args):
 
     def on_signal(signum, frame):  # finish the step, save, exit
         stop["now"] = True
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _loop(args, model, optimizer, progress, loader, val, device, run, stop, scales, aug_gen,
+              base_lrs)
+    finally:  # also when a step raises: the loader's workers stopped and the signals given
+        # back, so that the process ends (it used to wait on its workers, deaf to SIGTERM)
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _loop(args, model, optimizer, progress, loader, val, device, run, stop, scales, aug_gen,
+          base_lrs):
+    """The training steps until a stop: signal, --max-samples or --max-hours."""
 
     logf = open(run / "log.jsonl", "a")
     started, last_save, last_val = time.time(), time.time(), time.time()

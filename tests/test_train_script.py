@@ -188,3 +188,26 @@ def test_training_sees_dim_samples_as_the_matte_command_does():
     assert torch.allclose(seen["fgr"], want)
     same = g == 1.0
     assert torch.equal(seen["fgr"][same], batch["fgr"][same])
+
+
+def test_a_step_that_raises_ends_the_process(tmp_path):
+    """An error inside a training step ends the run with the error (the loader's worker used
+    to keep it waiting, and its SIGTERM handler outlived the loop)."""
+    wrapper = tmp_path / "raising.py"
+    wrapper.write_text(
+        "import runpy, sys\n"
+        "import howard.net.training as training\n"
+        "def boom(*args, **kwargs):\n"
+        "    raise RuntimeError('a step failed on purpose')\n"
+        "training.refine_loss = boom\n"
+        f"sys.argv = [{str(SCRIPT)!r}] + sys.argv[1:]\n"
+        f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n")
+    cmd = [sys.executable, str(wrapper), "--run", str(tmp_path / "run"), "--stage", "refine",
+           "--init", "none", "--crop", "96", "128", "--crop-step", "32", "--batch-size", "2",
+           "--workers", "1", "--threads", "1", "--sample-pixels", "0", "--val-n", "2",
+           "--val-size", "96", "--max-samples", "8"]
+    started = time.time()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "a step failed on purpose" in done.stderr
+    assert time.time() - started < 90
