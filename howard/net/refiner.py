@@ -63,9 +63,10 @@ class Refiner(nn.Module):
         # True: resize/pad/crop whole tensors (slower; kept as the reference the fast path is
         # tested against).
         self.reference = False
-        # the dtype the patches are gathered in and handed between the stages (float32; a
-        # backend whose patch convolutions run in bf16 sets bfloat16: half the bytes moved)
-        self.work_dtype = torch.float32
+        # the dtype the patches are gathered in and handed between the stages (None: the
+        # inputs'; a backend whose patch convolutions run in bf16 sets bfloat16: half the
+        # bytes moved)
+        self.work_dtype = None
         ch = [32, 24, 16, 12, 4]
         self.conv1 = nn.Conv2d(ch[0] + 6 + 4, ch[1], kernel_size, bias=False)
         self.bn1 = nn.BatchNorm2d(ch[1])
@@ -168,14 +169,15 @@ class Refiner(nn.Module):
         work than resizing the frame once. They are written once, into one buffer of the
         working dtype; whole-frame resizing is OpenCV's (:mod:`howard.net.resize`)."""
         H, W = src.shape[2:]
-        coarse = resize.bilinear(torch.cat([pha, fgr], dim=1).float(), (H, W))
+        coarse = resize.bilinear(torch.cat([pha, fgr], dim=1), (H, W))
         if idx[0].numel() == 0:
             return coarse[:, :1], coarse[:, 1:]
         pad1 = 3 if self.kernel_size == 3 else 0
-        features = torch.cat([hid, pha, fgr], dim=1).float()
+        dt = self.work_dtype or src.dtype
+        features = torch.cat([hid, pha, fgr], dim=1)
         c = features.shape[1]
         x = resize.bilinear(features, (H // 2, W // 2))
-        buf = torch.empty((src.shape[0], H // 2, W // 2, c + 6), dtype=self.work_dtype,
+        buf = torch.empty((src.shape[0], H // 2, W // 2, c + 6), dtype=dt,
                           device=src.device).permute(0, 3, 1, 2)  # channels-last
         buf[:, :c] = x
         buf[:, c:c + 3] = resize.halve(src)
@@ -183,7 +185,7 @@ class Refiner(nn.Module):
         x = upsample2x_nearest(self._stage1(gather_windows(buf, idx, 2, pad1)))
         pad2 = 2 if self.kernel_size == 3 else 0
         y = torch.cat([gather_windows(src, idx, 4, pad2), gather_windows(bgr, idx, 4, pad2)],
-                      dim=1).to(self.work_dtype)
+                      dim=1).to(dt)
         x = self._stage2(torch.cat([x, y], dim=1))
         scatter_cells(coarse, x, idx)
         return coarse[:, :1], coarse[:, 1:]
