@@ -32,7 +32,7 @@ def _opencv_ok(x: torch.Tensor) -> bool:
             and not (x.requires_grad and torch.is_grad_enabled()))
 
 
-def _stack(arrays, c: int) -> torch.Tensor:
+def _stack(arrays) -> torch.Tensor:
     """HxWxC arrays -> a (B,C,H,W) channels-last tensor sharing their memory when B is 1."""
     hwc = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
     if hwc.ndim == 3:  # OpenCV drops a channel axis of size 1
@@ -48,7 +48,7 @@ def bilinear(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     h, w = size
     out = [cv2.resize(_hwc(x, i), (w, h), interpolation=cv2.INTER_LINEAR)
            for i in range(x.shape[0])]
-    return _stack(out, x.shape[1])
+    return _stack(out)
 
 
 def halve(x: torch.Tensor) -> torch.Tensor:
@@ -61,4 +61,4 @@ def halve(x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x.contiguous(memory_format=torch.channels_last), 2)
     out = [cv2.resize(_hwc(x, i), (W // 2, H // 2), interpolation=cv2.INTER_AREA)
            for i in range(x.shape[0])]
-    return _stack(out, x.shape[1])
+    return _stack(out)
